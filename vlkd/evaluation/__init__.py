@@ -1,0 +1,4 @@
+"""Metrics registered with mmengine (``vlkd.registry.METRICS``)."""
+from .ov_coco_metric import OVCocoMetric
+
+__all__ = ['OVCocoMetric']
