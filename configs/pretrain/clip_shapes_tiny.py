@@ -1,0 +1,108 @@
+# A tiny CLIP teacher pretrained with image-text contrast (ITC) on vlkd-shapes captions.
+#   python tools/make_shapes.py --out data/shapes
+#   python tools/train.py configs/pretrain/clip_shapes_tiny.py
+# Another data location: --cfg-options data_root=DIR train_dataloader.dataset.data_root=DIR
+#   val_dataloader.dataset.data_root=DIR test_dataloader.dataset.data_root=DIR
+# The teacher sees all 12 classes (it plays CLIP); val reports zero-shot top-1 accuracy on
+# val object crops over all, base and novel classes.
+_base_ = ['../_base_/default_runtime.py']
+custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
+
+data_root = 'data/shapes/'
+classes = ['circle', 'square', 'triangle', 'star', 'hexagon', 'pentagon', 'diamond', 'cross',
+           'heart', 'crescent', 'ellipse', 'arrow']
+novel_classes = ['star', 'heart', 'crescent']
+image_size = 64  # input side of the image tower (px)
+max_iters = 600
+
+model = dict(
+    type='CLIPPretrainer',
+    # an open_clip CLIP: ViT-4L on 64 px (8 px patches), 4-layer text transformer over the
+    # real CLIP BPE vocabulary, context length 32
+    model_cfg=dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=image_size, patch_size=8, width=128, layers=4,
+                        head_width=32),
+        text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=4, layers=4)),
+    loss=dict(type='ImageTextContrastiveLoss', max_scale=100.0),
+    zero_shot=dict(classes=classes, templates='shapes'))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    # object crops: the box enlarged 1-1.6x about a centre moved by up to 10% of its size
+    dict(type='CropRegion', scale_range=(1.0, 1.6), max_shift=0.1),
+    dict(type='Resize', scale=(image_size, image_size), keep_ratio=False),
+    dict(type='RandomFlipImageText', prob=0.5),
+    dict(type='PackImageTextInputs', meta_keys=('img_id', 'text')),
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='CropRegion'),
+    dict(type='Resize', scale=(image_size, image_size), keep_ratio=False),
+    dict(type='PackImageTextInputs', meta_keys=('img_id', 'text', 'crop_bbox')),
+]
+
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='ShapesCaptionDataset',
+        data_root=data_root,
+        ann_file='annotations/captions_train.json',
+        instances_file='annotations/instances_train.json',
+        data_prefix=dict(img='images/train/'),
+        crop_prob=0.5,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=128,
+    num_workers=1,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='ShapesObjectCropDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='images/val/'),
+        test_mode=True,
+        pipeline=val_pipeline))
+test_dataloader = dict(
+    batch_size=128,
+    num_workers=1,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='ShapesObjectCropDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_test.json',
+        data_prefix=dict(img='images/test/'),
+        test_mode=True,
+        pipeline=val_pipeline))
+val_evaluator = dict(type='ZeroShotCropAccuracy', novel_classes=novel_classes)
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1),
+    # no decay on gains, biases, embeddings of positions / class token, temperature
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                       custom_keys={'positional_embedding': dict(decay_mult=0.0),
+                                    'class_embedding': dict(decay_mult=0.0),
+                                    'logit_scale': dict(decay_mult=0.0)}),
+    clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
+]
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=max_iters, by_epoch=False,
+                    max_keep_ckpts=1))

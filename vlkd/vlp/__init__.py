@@ -1,0 +1,7 @@
+"""The pretraining core: image-text models, their objectives and zero-shot metrics."""
+from .clip_model import CLIPPretrainer, build_open_clip_model, build_tokenizer
+from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
+from .objectives import ImageTextContrastiveLoss
+
+__all__ = ['CLIPPretrainer', 'build_open_clip_model', 'build_tokenizer', 'ZeroShotCropAccuracy',
+           'split_accuracy', 'teacher_crop_accuracy', 'ImageTextContrastiveLoss']
