@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite: tiny vlkd-shapes data and a tiny CLIP teacher."""
+import pytest
+import torch
+
+import vlkd  # noqa: F401  (installs the mmcv compatibility layer before mmdet/mmseg imports)
+from vlkd.datasets.shapes import generate_shapes
+
+# A tiny open_clip CLIP (32 px input, one block per tower) that builds in well under a second.
+TINY_CLIP_CFG = dict(
+    embed_dim=32,
+    vision_cfg=dict(image_size=32, patch_size=8, width=32, layers=1, head_width=16),
+    text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    """vlkd-shapes with 6 train, 4 val and 2 test images of 64 px."""
+    return generate_shapes(tmp_path_factory.mktemp('data') / 'shapes', seed=1, num_train=6,
+                           num_val=4, num_test=2, image_size=64, max_objects=3)
+
+
+@pytest.fixture(scope='session')
+def tiny_teacher_cfg(tmp_path_factory):
+    """Config dict of an OpenCLIPTeacher with fixed random weights saved to a local file."""
+    from vlkd.vlp.clip_model import build_open_clip_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('teacher') / 'tiny_clip.pt'
+    torch.save(build_open_clip_model(model_cfg=TINY_CLIP_CFG).state_dict(), path)
+    return dict(type='OpenCLIPTeacher', model_cfg=TINY_CLIP_CFG, pretrained=str(path),
+                templates='shapes')
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_private_home(monkeypatch, tmp_path):
+    """Keep tests small on shared CPUs, and their caches out of the user's VLKD_HOME."""
+    monkeypatch.setenv('VLKD_HOME', str(tmp_path / 'vlkd_home'))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _relocate(node, shapes_root: str, teacher: dict):
+    """Point every shapes path at ``shapes_root`` and every teacher at ``teacher``."""
+    if isinstance(node, dict):
+        if node.get('type') in ('VLKDTeacher', 'OpenCLIPTeacher', 'vlkd.VLKDTeacher'):
+            return dict(teacher)
+        return type(node)({k: _relocate(v, shapes_root, teacher) for k, v in node.items()})
+    if isinstance(node, (list, tuple)):
+        return type(node)(_relocate(v, shapes_root, teacher) for v in node)
+    if isinstance(node, str) and node.startswith('data/shapes/'):
+        return shapes_root.rstrip('/') + '/' + node[len('data/shapes/'):]
+    return node
+
+
+@pytest.fixture
+def relocate_config(shapes_root, tiny_teacher_cfg, tmp_path):
+    """Adapt a shipped config to the tiny test data: data paths, teacher, work_dir, workers.
+
+    ``relocate_config(cfg, teacher=None)`` returns a new Config; ``teacher`` replaces every
+    teacher dict (default: the tiny random OpenCLIP teacher).
+    """
+    from mmengine.config import Config
+
+    def relocate(cfg: Config, teacher: dict = None) -> Config:
+        data = _relocate(cfg.to_dict(), str(shapes_root), teacher or tiny_teacher_cfg)
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            if key in data:
+                data[key].update(num_workers=0, persistent_workers=False)
+        data['work_dir'] = str(tmp_path / 'work_dir')
+        return Config(data)
+
+    return relocate

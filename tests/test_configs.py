@@ -1,0 +1,37 @@
+"""Every shipped config loads, and builds its model and datasets on tiny data."""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from vlkd.datasets.shapes import SHAPES_BASE_CLASSES, SHAPES_CLASSES, SHAPES_NOVEL_CLASSES
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
+CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+
+
+def test_configs_found():
+    assert len(CONFIGS) >= 6
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_config_builds(path, relocate_config):
+    cfg = relocate_config(Config.fromfile(path))
+    runner = Runner.from_cfg(cfg)  # builds the model
+    assert sum(p.numel() for p in runner.model.parameters()) > 0
+    for split in ('train_dataloader', 'val_dataloader'):
+        loader = runner.build_dataloader(cfg[split])
+        assert len(loader.dataset) > 0
+        batch = next(iter(loader))
+        assert len(batch['inputs']) == loader.batch_size or len(batch['inputs']) > 0
+
+
+def test_shapes_class_lists_in_configs_match_the_generator():
+    cfg = Config.fromfile(CONFIG_DIR / '_base_/datasets/shapes_detection.py')
+    assert cfg.all_classes == list(SHAPES_CLASSES)
+    assert cfg.novel_classes == list(SHAPES_NOVEL_CLASSES)
+    assert cfg.base_classes == list(SHAPES_BASE_CLASSES)
+    pretrain = Config.fromfile(CONFIG_DIR / 'pretrain/clip_shapes_tiny.py')
+    assert pretrain.classes == list(SHAPES_CLASSES)
+    assert pretrain.novel_classes == list(SHAPES_NOVEL_CLASSES)
