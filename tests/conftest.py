@@ -32,11 +32,14 @@ def tiny_teacher_cfg(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _one_thread_and_private_home(monkeypatch, tmp_path):
-    """Keep tests small on shared CPUs, and their caches out of the user's VLKD_HOME."""
+    """Keep tests small on shared CPUs, their caches out of the user's VLKD_HOME, and the
+    mmengine default scope a test sets from leaking into the next test."""
+    from mmengine.registry import DefaultScope
     monkeypatch.setenv('VLKD_HOME', str(tmp_path / 'vlkd_home'))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with DefaultScope.overwrite_default_scope('vlkd'):
+        yield
     torch.set_num_threads(threads)
 
 

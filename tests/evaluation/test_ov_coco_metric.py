@@ -1,4 +1,4 @@
-"""OVCocoMetric against COCO AP written from its definition and against pycocotools."""
+"""OpenVocabCocoMetric against COCO AP written from its definition and against pycocotools."""
 import contextlib
 import io
 import json
@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 import vlkd  # noqa: F401  (installs the compat layer before mmdet)
-from vlkd.evaluation import OVCocoMetric
+from vlkd.evaluation import OpenVocabCocoMetric
 from vlkd.registry import METRICS
 
 # Category ids are not contiguous, so a label -> category id mix-up shows.
@@ -175,7 +175,7 @@ def random_set(seed, num_images=5):
                          ids=['novel_perfect', 'base_perfect'])
 def test_hand_made_groups_match_hand_computation(tmp_path, novel, base):
     ann_file = write_coco_json(tmp_path / 'gt.json', HAND_GT)
-    metric = OVCocoMetric(ann_file=ann_file, base_classes=base['classes'],
+    metric = OpenVocabCocoMetric(ann_file=ann_file, base_classes=base['classes'],
                           novel_classes=novel['classes'])
     result = run_metric(metric, HAND_GT, HAND_PRED)
     assert result['bbox_AP50_novel'] == pytest.approx(novel['ap50'], abs=1e-9)
@@ -192,7 +192,7 @@ def test_random_sets_match_reference_and_pycocotools(tmp_path, seed):
     gt, pred = random_set(seed)
     ann_file = write_coco_json(tmp_path / 'gt.json', gt)
     base, novel = ['apple', 'banana', 'cherry', 'fig'], ['dog', 'eel']
-    result = run_metric(OVCocoMetric(ann_file=ann_file, base_classes=base, novel_classes=novel),
+    result = run_metric(OpenVocabCocoMetric(ann_file=ann_file, base_classes=base, novel_classes=novel),
                         gt, pred)
     for suffix, names in [('', CLASSES), ('_base', base), ('_novel', novel)]:
         ap50 = reference_ap(gt, pred, names, [0.5])
@@ -210,14 +210,14 @@ def test_ground_truth_from_data_samples_gives_the_same_numbers(tmp_path):
     ann_file = write_coco_json(tmp_path / 'gt.json', gt)
     groups = dict(base_classes=['apple', 'banana', 'cherry', 'fig'],
                   novel_classes=['dog', 'eel'])
-    from_file = run_metric(OVCocoMetric(ann_file=ann_file, **groups), gt, pred)
-    from_samples = run_metric(OVCocoMetric(**groups), gt, pred, with_instances=True)
+    from_file = run_metric(OpenVocabCocoMetric(ann_file=ann_file, **groups), gt, pred)
+    from_samples = run_metric(OpenVocabCocoMetric(**groups), gt, pred, with_instances=True)
     assert from_samples == pytest.approx(from_file, abs=1e-12)
 
 
 def test_no_predictions_and_group_without_ground_truth(tmp_path):
     ann_file = write_coco_json(tmp_path / 'gt.json', HAND_GT)
-    metric = OVCocoMetric(ann_file=ann_file, base_classes=['apple', 'dog'],
+    metric = OpenVocabCocoMetric(ann_file=ann_file, base_classes=['apple', 'dog'],
                           novel_classes=['fig'])  # fig has no ground truth
     result = run_metric(metric, HAND_GT, {})
     assert result['bbox_AP50_base'] == 0.0 and result['bbox_AP'] == 0.0
@@ -226,8 +226,8 @@ def test_no_predictions_and_group_without_ground_truth(tmp_path):
 
 def test_built_from_registry_with_groups_from_dataset_meta_and_prefix(tmp_path):
     ann_file = write_coco_json(tmp_path / 'gt.json', HAND_GT)
-    metric = METRICS.build(dict(type='OVCocoMetric', ann_file=ann_file))
-    assert isinstance(metric, OVCocoMetric)
+    metric = METRICS.build(dict(type='OpenVocabCocoMetric', ann_file=ann_file))
+    assert isinstance(metric, OpenVocabCocoMetric)
     metric.dataset_meta = dict(classes=CLASSES, base_classes=POOR['classes'],
                                novel_classes=PERFECT['classes'])
     metric.process({}, data_samples(HAND_GT, HAND_PRED))
@@ -250,7 +250,7 @@ def test_built_from_registry_with_groups_from_dataset_meta_and_prefix(tmp_path):
 def test_bad_class_groups_are_named(tmp_path, groups, message):
     ann_file = write_coco_json(tmp_path / 'gt.json', HAND_GT)
     with pytest.raises((ValueError, TypeError), match=message):
-        metric = OVCocoMetric(ann_file=ann_file, **groups)
+        metric = OpenVocabCocoMetric(ann_file=ann_file, **groups)
         metric.dataset_meta = dict(classes=CLASSES)
 
 
@@ -270,7 +270,7 @@ def test_on_shapes_dataset_through_mmdet_pipeline(shapes_root):
                     for c in dataset.metainfo['novel_classes']]
 
     def evaluate(keep_novel):
-        metric = METRICS.build(dict(type='OVCocoMetric', ann_file=ann_file))
+        metric = METRICS.build(dict(type='OpenVocabCocoMetric', ann_file=ann_file))
         metric.dataset_meta = dataset.metainfo
         for index in range(len(dataset)):
             sample = dataset[index]['data_samples']

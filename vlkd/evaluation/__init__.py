@@ -1,4 +1,4 @@
 """Metrics registered with mmengine (``vlkd.registry.METRICS``)."""
-from .ov_coco_metric import OVCocoMetric
+from .ov_coco_metric import OpenVocabCocoMetric
 
-__all__ = ['OVCocoMetric']
+__all__ = ['OpenVocabCocoMetric']

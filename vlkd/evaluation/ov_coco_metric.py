@@ -20,7 +20,7 @@ MAX_DETS = 100
 
 
 @METRICS.register_module()
-class OVCocoMetric(CocoMetric):
+class OpenVocabCocoMetric(CocoMetric):
     """COCO AP and AP50 reported separately for base, novel and all classes.
 
     The OV-COCO protocol: a detector trained on base-class boxes is evaluated on images with
@@ -61,7 +61,7 @@ class OVCocoMetric(CocoMetric):
         iou_types = metric if isinstance(metric, list) else [metric]
         for iou_type in iou_types:
             if iou_type not in ('bbox', 'segm'):
-                raise ValueError(f"OVCocoMetric evaluates 'bbox' and 'segm', got metric="
+                raise ValueError(f"OpenVocabCocoMetric evaluates 'bbox' and 'segm', got metric="
                                  f"{iou_type!r}; use mmdet.CocoMetric for proposals.")
         super().__init__(ann_file=ann_file, metric=iou_types, format_only=format_only,
                          outfile_prefix=outfile_prefix, backend_args=backend_args,
@@ -86,7 +86,7 @@ class OVCocoMetric(CocoMetric):
         """The class names of each group: 'all' (the dataset's classes), 'base', 'novel'."""
         meta = self.dataset_meta or {}
         if 'classes' not in meta:
-            raise ValueError('OVCocoMetric needs the dataset classes: its dataset_meta has no '
+            raise ValueError('OpenVocabCocoMetric needs the dataset classes: its dataset_meta has no '
                              "'classes' (the Runner sets it from the evaluated dataset).")
         classes = list(meta['classes'])
         groups = dict(all=classes)
@@ -97,7 +97,7 @@ class OVCocoMetric(CocoMetric):
                                      meta.get(f'{group}_classes'))
             if names is None:
                 raise ValueError(
-                    f'OVCocoMetric needs the {group} class names: pass {group}_classes=[...] '
+                    f'OpenVocabCocoMetric needs the {group} class names: pass {group}_classes=[...] '
                     f"to the metric, or use a dataset whose metainfo has '{group}_classes'.")
             unknown = [name for name in names if name not in classes]
             if unknown:
@@ -142,7 +142,7 @@ class OVCocoMetric(CocoMetric):
                 metrics[f'{iou_type}_AP50{suffix}'] = ap50
                 rows.append(f'{group:>6} {len(columns):>8} {ap:>8.4f} {ap50:>8.4f}')
                 if ap == -1:
-                    logger.warning(f'OVCocoMetric: no {group}-class ground truth among the '
+                    logger.warning(f'OpenVocabCocoMetric: no {group}-class ground truth among the '
                                    f'{len(img_ids)} evaluated images; {iou_type} AP{suffix} '
                                    'is reported as -1.')
             table = '\n'.join([f'{iou_type:>6} {"classes":>8} {"AP":>8} {"AP50":>8}'] + rows)

@@ -68,7 +68,7 @@ test_dataloader = dict(
         data_prefix=dict(img='images/test/'),
         test_mode=True,
         pipeline=test_pipeline))
-val_evaluator = dict(type='OVCocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+val_evaluator = dict(type='OpenVocabCocoMetric', ann_file=data_root + 'annotations/instances_val.json',
                      base_classes=base_classes, novel_classes=novel_classes)
-test_evaluator = dict(type='OVCocoMetric', ann_file=data_root + 'annotations/instances_test.json',
+test_evaluator = dict(type='OpenVocabCocoMetric', ann_file=data_root + 'annotations/instances_test.json',
                       base_classes=base_classes, novel_classes=novel_classes)
