@@ -5,10 +5,14 @@ from pathlib import Path
 def resolve_checkpoint(path) -> Path:
     """Return the checkpoint file that ``path`` names.
 
-    ``path`` is a checkpoint file, or an mmengine work_dir whose ``last_checkpoint`` file
-    names the newest checkpoint (what ``tools/train.py`` writes). Errors say what was looked
-    for and how to make it.
+    ``path`` is a checkpoint file, an mmengine work_dir whose ``last_checkpoint`` file
+    names the newest checkpoint (what ``tools/train.py`` writes), or ``zoo://NAME`` (the
+    verified file from the model zoo, downloaded if needed). Errors say what was looked for
+    and how to make it.
     """
+    if str(path).startswith('zoo://'):
+        from vlkd import zoo
+        return zoo.resolve(str(path))
     path = Path(path)
     if path.is_file():
         return path
