@@ -87,34 +87,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _distributed_worker(rank, world_size, port, local_loss, images, texts, log_scale, out):
+def _distributed_worker(rank, world_size, port, images, texts, log_scale, out):
+    """Both variants (global and local loss) on this process's rows of the batch."""
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
     try:
         n = len(images) // world_size
-        local_images = images[rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        local_texts = texts[rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        loss = ImageTextContrastiveLoss(local_loss=local_loss)(local_images, local_texts,
-                                                               log_scale)
-        loss.backward()
-        reference = open_clip.ClipLoss(local_loss=local_loss, gather_with_grad=True,
-                                       rank=rank, world_size=world_size)(
-            F.normalize(local_images.detach(), dim=-1),
-            F.normalize(local_texts.detach(), dim=-1), log_scale.exp())
-        out[rank] = (loss.item(), reference.item(), local_images.grad, local_texts.grad)
+        for local_loss in (False, True):
+            local_images = images[rank * n:(rank + 1) * n].clone().requires_grad_(True)
+            local_texts = texts[rank * n:(rank + 1) * n].clone().requires_grad_(True)
+            loss = ImageTextContrastiveLoss(local_loss=local_loss)(local_images, local_texts,
+                                                                   log_scale)
+            loss.backward()
+            reference = open_clip.ClipLoss(local_loss=local_loss, gather_with_grad=True,
+                                           rank=rank, world_size=world_size)(
+                F.normalize(local_images.detach(), dim=-1),
+                F.normalize(local_texts.detach(), dim=-1), log_scale.exp())
+            out[(rank, local_loss)] = (loss.item(), reference.item(), local_images.grad,
+                                       local_texts.grad)
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize('local_loss', [False, True])
-def test_two_processes_gather_negatives_with_gradient(local_loss):
+def test_two_processes_gather_negatives_with_gradient():
     world_size = 2
     images, texts = random_features(n=8, d=16, seed=2)
     log_scale = torch.tensor(math.log(10.0), dtype=torch.float64)
     out = mp.Manager().dict()
     mp.spawn(_distributed_worker, nprocs=world_size, join=True,
-             args=(world_size, _free_port(), local_loss, images, texts, log_scale, out))
+             args=(world_size, _free_port(), images, texts, log_scale, out))
 
     # single process, global batch: the loss and its gradient w.r.t. every feature
     all_images = images.clone().requires_grad_(True)
@@ -122,14 +124,17 @@ def test_two_processes_gather_negatives_with_gradient(local_loss):
     global_loss = ImageTextContrastiveLoss()(all_images, all_texts, log_scale)
     global_loss.backward()
     n = len(images) // world_size
-    mean_loss = np.mean([out[r][0] for r in range(world_size)])
-    assert mean_loss == pytest.approx(global_loss.item(), rel=1e-10)
-    for rank in range(world_size):
-        loss, reference, image_grad, text_grad = out[rank]
-        assert loss == pytest.approx(reference, rel=1e-10)  # open_clip, same rank
-        rows = slice(rank * n, (rank + 1) * n)
-        # all_gather's backward sums the gradients of every process's loss, so a process's
-        # gradient w.r.t. its rows is world_size times the global one; DDP's averaging of
-        # parameter gradients over the processes divides that factor out again.
-        np.testing.assert_allclose(image_grad / world_size, all_images.grad[rows], atol=1e-12)
-        np.testing.assert_allclose(text_grad / world_size, all_texts.grad[rows], atol=1e-12)
+    for local_loss in (False, True):
+        mean_loss = np.mean([out[(r, local_loss)][0] for r in range(world_size)])
+        assert mean_loss == pytest.approx(global_loss.item(), rel=1e-10)
+        for rank in range(world_size):
+            loss, reference, image_grad, text_grad = out[(rank, local_loss)]
+            assert loss == pytest.approx(reference, rel=1e-10)  # open_clip, same process
+            rows = slice(rank * n, (rank + 1) * n)
+            # all_gather's backward sums the gradients of every process's loss, so a
+            # process's gradient w.r.t. its rows is world_size times the global one; DDP's
+            # averaging of parameter gradients over the processes divides that out again.
+            np.testing.assert_allclose(image_grad / world_size, all_images.grad[rows],
+                                       atol=1e-12)
+            np.testing.assert_allclose(text_grad / world_size, all_texts.grad[rows],
+                                       atol=1e-12)

@@ -70,24 +70,21 @@ class ImageTextContrastiveLoss(nn.Module):
         text_features = F.normalize(text_features, dim=-1)
         scale = self.logit_scale(log_scale)
         rank, world_size = _world()
-        num_local = image_features.shape[0]
-        labels = torch.arange(num_local, device=image_features.device)
-
         if world_size == 1:
             all_images, all_texts = image_features, text_features
         else:
             all_images = torch.cat(dist_nn.all_gather(image_features), dim=0)
             all_texts = torch.cat(dist_nn.all_gather(text_features), dim=0)
 
-        if self.local_loss:
+        if self.local_loss:  # local rows against all columns; row i matches column offset + i
             logits_per_image = scale * image_features @ all_texts.T
             logits_per_text = scale * text_features @ all_images.T
-            labels = labels + rank * num_local
+            offset = rank * image_features.shape[0]
         else:
             logits_per_image = scale * all_images @ all_texts.T
             logits_per_text = logits_per_image.T
-            labels = torch.arange(all_images.shape[0], device=image_features.device)
-
+            offset = 0
+        labels = offset + torch.arange(len(logits_per_image), device=logits_per_image.device)
         loss = (F.cross_entropy(logits_per_image, labels, label_smoothing=self.label_smoothing)
                 + F.cross_entropy(logits_per_text, labels, label_smoothing=self.label_smoothing))
         return self.loss_weight * loss / 2
