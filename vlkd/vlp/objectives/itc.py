@@ -17,19 +17,12 @@ pairs of every process, gathered with gradient (as open_clip's ``gather_with_gra
 Every process must give the same batch size (``all_gather`` needs equal shapes).
 """
 import torch
-import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
 
-
-def _world() -> tuple:
-    """(rank, world_size) of the default process group, (0, 1) without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+from .distributed import gather_with_grad, world
 
 
 @MODELS.register_module()
@@ -69,12 +62,9 @@ class ImageTextContrastiveLoss(nn.Module):
         image_features = F.normalize(image_features, dim=-1)
         text_features = F.normalize(text_features, dim=-1)
         scale = self.logit_scale(log_scale)
-        rank, world_size = _world()
-        if world_size == 1:
-            all_images, all_texts = image_features, text_features
-        else:
-            all_images = torch.cat(dist_nn.all_gather(image_features), dim=0)
-            all_texts = torch.cat(dist_nn.all_gather(text_features), dim=0)
+        rank = world()[0]
+        all_images = gather_with_grad(image_features)
+        all_texts = gather_with_grad(text_features)
 
         if self.local_loss:  # local rows against all columns; row i matches column offset + i
             logits_per_image = scale * image_features @ all_texts.T
