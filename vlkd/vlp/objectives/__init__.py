@@ -1,4 +1,5 @@
 """Pretraining objectives, one per module, registered in ``vlkd.registry.MODELS``."""
+from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
 
-__all__ = ['ImageTextContrastiveLoss']
+__all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss']
