@@ -1,6 +1,8 @@
 """Pretraining objectives, one per module, registered in ``vlkd.registry.MODELS``."""
 from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
+from .itm import ImageTextMatchingLoss, matching_pairs, sample_negatives
 from .unicl import ImageTextLabelContrastiveLoss
 
-__all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelContrastiveLoss']
+__all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelContrastiveLoss',
+           'ImageTextMatchingLoss', 'matching_pairs', 'sample_negatives']
