@@ -78,9 +78,9 @@ def test_masking_errors_name_the_expected_input():
 
 def numpy_head(h, loss):
     """BERT head: dense, exact GELU, LayerNorm, decoder."""
-    w1, b1 = (p.detach().numpy() for p in (loss.transform[0].weight, loss.transform[0].bias))
-    gamma, beta = (p.detach().numpy() for p in (loss.transform[2].weight, loss.transform[2].bias))
-    w2, b2 = loss.decoder.weight.detach().numpy(), loss.decoder.bias.detach().numpy()
+    w1, b1 = (p.detach().numpy() for p in (loss.head.transform[0].weight, loss.head.transform[0].bias))
+    gamma, beta = (p.detach().numpy() for p in (loss.head.transform[2].weight, loss.head.transform[2].bias))
+    w2, b2 = loss.head.decoder.weight.detach().numpy(), loss.head.decoder.bias.detach().numpy()
     x = h @ w1.T + b1
     x = 0.5 * x * (1 + erf(x / np.sqrt(2)))
     x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
@@ -123,7 +123,7 @@ def test_tied_decoder_and_shape_errors():
     loss = MaskedLanguageModelingLoss(hidden_dim=4, vocab_size=VOCAB)
     embedding = torch.nn.Embedding(VOCAB, 4)
     loss.tie_weights(embedding)
-    assert loss.decoder.weight is embedding.weight
+    assert loss.head.decoder.weight is embedding.weight
     with pytest.raises(ValueError, match=r'\(V, H\) = \(20, 4\)'):
         loss.tie_weights(torch.nn.Embedding(VOCAB, 5))
     with pytest.raises(ValueError, match=r'hidden_states must be \(B, L, 4\)'):

@@ -69,7 +69,7 @@ def test_loss_is_shifted_cross_entropy_on_the_suffix():
     hidden = torch.randn(3, 6, 8, dtype=torch.float64)
     ids = torch.randint(0, 30, (3, 6))
     with torch.no_grad():
-        log_probs = F.log_softmax(loss.decoder(loss.transform(hidden)), -1).numpy()
+        log_probs = F.log_softmax(loss.head.decoder(loss.head.transform(hidden)), -1).numpy()
     terms = [-log_probs[b, t, ids[b, t + 1]] for b in range(3) for t in range(5)
              if t + 1 >= PREFIX[b] and TEXT_MASK[b, t + 1]]
     assert len(terms) == 3 + 2 + 1

@@ -3,6 +3,8 @@ from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
 from .itm import ImageTextMatchingLoss, matching_pairs, sample_negatives
 from .mlm import MaskedLanguageModelingLoss, mask_tokens
+from .mvm import (MaskedFeatureClassificationLoss, MaskedFeatureRegressionLoss,
+                  mask_visual_features, mask_visual_tokens)
 from .prefix_lm import (PrefixLanguageModelingLoss, prefix_lm_attention_mask,
                         prefix_lm_labels, sample_prefix_lengths)
 from .unicl import ImageTextLabelContrastiveLoss
@@ -10,4 +12,6 @@ from .unicl import ImageTextLabelContrastiveLoss
 __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelContrastiveLoss',
            'ImageTextMatchingLoss', 'matching_pairs', 'sample_negatives',
            'MaskedLanguageModelingLoss', 'mask_tokens', 'PrefixLanguageModelingLoss',
-           'prefix_lm_attention_mask', 'prefix_lm_labels', 'sample_prefix_lengths']
+           'prefix_lm_attention_mask', 'prefix_lm_labels', 'sample_prefix_lengths',
+           'MaskedFeatureRegressionLoss', 'MaskedFeatureClassificationLoss',
+           'mask_visual_features', 'mask_visual_tokens']

@@ -21,6 +21,8 @@ from torch import Tensor, nn
 
 from vlkd.registry import MODELS
 
+from .heads import PredictionHead
+
 IGNORE_INDEX = -100  # label of the positions that carry no target (torch's CE default)
 
 
@@ -100,17 +102,16 @@ class MaskedLanguageModelingLoss(nn.Module):
         self.hidden_dim = hidden_dim
         self.vocab_size = vocab_size
         self.loss_weight = loss_weight
-        self.transform = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.GELU(),
-                                       nn.LayerNorm(hidden_dim, eps=layer_norm_eps))
-        self.decoder = nn.Linear(hidden_dim, vocab_size)
+        self.head = PredictionHead(hidden_dim, vocab_size, layer_norm_eps)
 
     def tie_weights(self, word_embeddings: nn.Embedding) -> None:
         """Share the decoder's weight with the text encoder's (V, H) word embeddings."""
-        if word_embeddings.weight.shape != self.decoder.weight.shape:
-            raise ValueError('word embeddings must be (V, H) = '
-                             f'{tuple(self.decoder.weight.shape)} to tie them to the decoder, '
-                             f'got {tuple(word_embeddings.weight.shape)}')
-        self.decoder.weight = word_embeddings.weight
+        decoder = self.head.decoder
+        if word_embeddings.weight.shape != decoder.weight.shape:
+            raise ValueError(f'word embeddings must be (V, H) = {tuple(decoder.weight.shape)} '
+                             'to tie them to the decoder, got '
+                             f'{tuple(word_embeddings.weight.shape)}')
+        decoder.weight = word_embeddings.weight
 
     def predict(self, hidden_states: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
         """Logits (M, V) and targets (M,) of the M positions whose label is not ``-100``
@@ -122,7 +123,7 @@ class MaskedLanguageModelingLoss(nn.Module):
             raise ValueError(f'labels must be (B, L) = {tuple(hidden_states.shape[:2])} like the '
                              f'hidden states, got {tuple(labels.shape)}')
         picked = labels != IGNORE_INDEX
-        return self.decoder(self.transform(hidden_states[picked])), labels[picked]
+        return self.head(hidden_states[picked]), labels[picked]
 
     def forward(self, hidden_states: Tensor, labels: Tensor,
                 soft_targets: Optional[Tensor] = None, alpha: float = 0.0) -> Tensor:
