@@ -2,6 +2,7 @@
 from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
 from .itm import ImageTextMatchingLoss, matching_pairs, sample_negatives
+from .mim import MaskedImageModelingLoss, MaskedMultimodalModelingLoss, patchify
 from .mlm import MaskedLanguageModelingLoss, mask_tokens
 from .mvm import (MaskedFeatureClassificationLoss, MaskedFeatureRegressionLoss,
                   mask_visual_features, mask_visual_tokens)
@@ -14,4 +15,5 @@ __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelCo
            'MaskedLanguageModelingLoss', 'mask_tokens', 'PrefixLanguageModelingLoss',
            'prefix_lm_attention_mask', 'prefix_lm_labels', 'sample_prefix_lengths',
            'MaskedFeatureRegressionLoss', 'MaskedFeatureClassificationLoss',
-           'mask_visual_features', 'mask_visual_tokens']
+           'mask_visual_features', 'mask_visual_tokens', 'MaskedImageModelingLoss',
+           'MaskedMultimodalModelingLoss', 'patchify']
