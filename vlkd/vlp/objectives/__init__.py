@@ -9,6 +9,7 @@ from .mvm import (MaskedFeatureClassificationLoss, MaskedFeatureRegressionLoss,
 from .prefix_lm import (PrefixLanguageModelingLoss, prefix_lm_attention_mask,
                         prefix_lm_labels, sample_prefix_lengths)
 from .unicl import ImageTextLabelContrastiveLoss
+from .wra import WordRegionAlignmentLoss, ipot
 
 __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelContrastiveLoss',
            'ImageTextMatchingLoss', 'matching_pairs', 'sample_negatives',
@@ -16,4 +17,4 @@ __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelCo
            'prefix_lm_attention_mask', 'prefix_lm_labels', 'sample_prefix_lengths',
            'MaskedFeatureRegressionLoss', 'MaskedFeatureClassificationLoss',
            'mask_visual_features', 'mask_visual_tokens', 'MaskedImageModelingLoss',
-           'MaskedMultimodalModelingLoss', 'patchify']
+           'MaskedMultimodalModelingLoss', 'patchify', 'WordRegionAlignmentLoss', 'ipot']
