@@ -1,4 +1,5 @@
 """Pretraining objectives, one per module, registered in ``vlkd.registry.MODELS``."""
+from .fom import FrameOrderModelingLoss, shuffle_frames
 from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
 from .itm import ImageTextMatchingLoss, matching_pairs, sample_negatives
@@ -17,4 +18,5 @@ __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelCo
            'prefix_lm_attention_mask', 'prefix_lm_labels', 'sample_prefix_lengths',
            'MaskedFeatureRegressionLoss', 'MaskedFeatureClassificationLoss',
            'mask_visual_features', 'mask_visual_tokens', 'MaskedImageModelingLoss',
-           'MaskedMultimodalModelingLoss', 'patchify', 'WordRegionAlignmentLoss', 'ipot']
+           'MaskedMultimodalModelingLoss', 'patchify', 'WordRegionAlignmentLoss', 'ipot',
+           'FrameOrderModelingLoss', 'shuffle_frames']

@@ -26,14 +26,16 @@ from .heads import PredictionHead
 
 
 def mask_visual_tokens(valid_mask: Tensor, mask_ratio: float,
-                       generator: Optional[torch.Generator] = None) -> Tensor:
-    """Pick ``max(1, round(mask_ratio * n_b))`` of the ``n_b`` real tokens of every sample,
-    uniformly without replacement (none in a sample without real tokens).
+                       generator: Optional[torch.Generator] = None,
+                       min_count: int = 1) -> Tensor:
+    """Pick ``max(min_count, round(mask_ratio * n_b))`` of the ``n_b`` real tokens of every
+    sample (all of them if there are fewer), uniformly without replacement.
 
     Args:
         valid_mask: (B, N), 1 / True on real tokens, 0 on padding (never picked).
         mask_ratio: fraction of the real tokens to mask, in (0, 1].
         generator: random generator on the device of ``valid_mask``.
+        min_count: fewest tokens picked in a sample that has that many.
 
     Returns:
         bool (B, N), True on masked tokens.
@@ -44,7 +46,8 @@ def mask_visual_tokens(valid_mask: Tensor, mask_ratio: float,
         raise ValueError(f'mask_ratio must be in (0, 1], got {mask_ratio}')
     valid = valid_mask.bool()
     num_valid = valid.sum(dim=1)
-    num_masked = (num_valid * mask_ratio).round().long().clamp(min=1).minimum(num_valid)
+    num_masked = (num_valid * mask_ratio).round().long().clamp(min=min_count)
+    num_masked = num_masked.minimum(num_valid)
     scores = torch.rand(valid.shape, generator=generator, device=valid.device)
     scores = scores.masked_fill(~valid, 2.0)  # padding sorts after every real token
     rank = scores.argsort(dim=1).argsort(dim=1)
