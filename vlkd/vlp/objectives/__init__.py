@@ -9,6 +9,8 @@ from .mvm import (MaskedFeatureClassificationLoss, MaskedFeatureRegressionLoss,
                   mask_visual_features, mask_visual_tokens)
 from .prefix_lm import (PrefixLanguageModelingLoss, prefix_lm_attention_mask,
                         prefix_lm_labels, sample_prefix_lengths)
+from .region_word import (RegionWordAlignmentLoss, positive_map_from_char_spans,
+                          token_logits_to_class_logits)
 from .unicl import ImageTextLabelContrastiveLoss
 from .wra import WordRegionAlignmentLoss, ipot
 
@@ -19,4 +21,5 @@ __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelCo
            'MaskedFeatureRegressionLoss', 'MaskedFeatureClassificationLoss',
            'mask_visual_features', 'mask_visual_tokens', 'MaskedImageModelingLoss',
            'MaskedMultimodalModelingLoss', 'patchify', 'WordRegionAlignmentLoss', 'ipot',
-           'FrameOrderModelingLoss', 'shuffle_frames']
+           'FrameOrderModelingLoss', 'shuffle_frames', 'RegionWordAlignmentLoss',
+           'positive_map_from_char_spans', 'token_logits_to_class_logits']
