@@ -1,4 +1,5 @@
 """Pretraining objectives, one per module, registered in ``vlkd.registry.MODELS``."""
+from .fdt import FDTContrastiveLoss, sparsemax
 from .fom import FrameOrderModelingLoss, shuffle_frames
 from .image_contrastive import ImageContrastiveLoss
 from .itc import ImageTextContrastiveLoss
@@ -22,4 +23,5 @@ __all__ = ['ImageContrastiveLoss', 'ImageTextContrastiveLoss', 'ImageTextLabelCo
            'mask_visual_features', 'mask_visual_tokens', 'MaskedImageModelingLoss',
            'MaskedMultimodalModelingLoss', 'patchify', 'WordRegionAlignmentLoss', 'ipot',
            'FrameOrderModelingLoss', 'shuffle_frames', 'RegionWordAlignmentLoss',
-           'positive_map_from_char_spans', 'token_logits_to_class_logits']
+           'positive_map_from_char_spans', 'token_logits_to_class_logits',
+           'FDTContrastiveLoss', 'sparsemax']
