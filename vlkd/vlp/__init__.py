@@ -1,7 +1,9 @@
 """The pretraining core: image-text models, their objectives and zero-shot metrics."""
 from .clip_model import CLIPPretrainer, build_open_clip_model, build_tokenizer
 from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
+from .momentum import FeatureQueue, MomentumContrastiveLoss, MomentumModel, ramped_alpha
 from .objectives import ImageTextContrastiveLoss
 
 __all__ = ['CLIPPretrainer', 'build_open_clip_model', 'build_tokenizer', 'ZeroShotCropAccuracy',
-           'split_accuracy', 'teacher_crop_accuracy', 'ImageTextContrastiveLoss']
+           'split_accuracy', 'teacher_crop_accuracy', 'ImageTextContrastiveLoss',
+           'FeatureQueue', 'MomentumContrastiveLoss', 'MomentumModel', 'ramped_alpha']
