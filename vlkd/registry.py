@@ -25,6 +25,6 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='vlkd',
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='vlkd',
                      locations=['vlkd.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='vlkd',
-                 locations=['vlkd.engine', 'vlkd.det'])
+                 locations=['vlkd.engine', 'vlkd.det', 'vlkd.vlp'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='vlkd',
                        locations=['vlkd.engine'])

@@ -1,5 +1,6 @@
 """The pretraining core: image-text models, their objectives and zero-shot metrics."""
 from .clip_model import CLIPPretrainer, build_open_clip_model, build_tokenizer
+from . import encoders, fusion  # noqa: F401  (registers encoders, fusion modules, VLMo hook)
 from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
 from .momentum import FeatureQueue, MomentumContrastiveLoss, MomentumModel, ramped_alpha
 from .objectives import ImageTextContrastiveLoss
