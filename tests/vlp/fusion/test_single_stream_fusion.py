@@ -131,3 +131,27 @@ def test_bad_inputs():
         fusion(text, torch.ones(2, 4), image, None)
     with pytest.raises(ValueError, match='no valid image token'):
         fusion(text, None, image, torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_image_first_order_with_the_prefix_lm_objective_mask():
+    from vlkd.vlp.objectives.prefix_lm import prefix_lm_attention_mask
+    text_first = build()
+    image_first = build(image_first=True)  # same seed: same weights
+    text, image = streams(b=2, lt=4, lv=3)
+    text_mask = torch.tensor([[True] * 4, [True] * 3 + [False]])
+    prefix = torch.tensor([1, 2])
+    allowed = prefix_lm_attention_mask(prefix, text_mask, num_image_tokens=3)  # [image; text]
+    out = image_first(text, text_mask, image, None, attention_mask=allowed)
+    # attention has no positions: the same mask, permuted to [text; image], gives the same
+    order = torch.cat([torch.arange(3, 7), torch.arange(3)])
+    permuted = allowed[:, order][:, :, order]
+    expected = text_first(text, text_mask, image, None, attention_mask=permuted)
+    torch.testing.assert_close(out.text_tokens, expected.text_tokens)
+    torch.testing.assert_close(out.image_tokens, expected.image_tokens)
+    torch.testing.assert_close(out.cls, out.text_tokens[:, 0])
+    # the last real text token of sample 0 is in its suffix: nothing before it sees it
+    changed = text.clone()
+    changed[0, 3] += torch.randn(16)
+    new = image_first(changed, text_mask, image, None, attention_mask=allowed)
+    torch.testing.assert_close(new.text_tokens[0, :3], out.text_tokens[0, :3])
+    torch.testing.assert_close(new.image_tokens, out.image_tokens)

@@ -54,8 +54,8 @@ class BertTextEncoder(TowerEncoder):
                 vocab_file = pretrained / 'vocab.txt'
         self.tokenizer = WordPieceTokenizer(vocab_file, max_length=max_length)
         if pretrained is not None:
-            self.bert = BertModel.from_pretrained(str(pretrained), local_files_only=True,
-                                                  add_pooling_layer=False)
+            self.bert = BertModel.from_pretrained(str(pretrained), local_files_only=True)
+            self.bert.pooler = None  # loaded with the checkpoint, unused: [CLS] is the output
         else:
             config = BertConfig(**{'vocab_size': self.tokenizer.vocab_size, **dict(bert_cfg)})
             self.bert = BertModel(config, add_pooling_layer=False)

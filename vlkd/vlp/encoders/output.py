@@ -1,5 +1,5 @@
 """The output contract shared by every encoder of :mod:`vlkd.vlp.encoders`."""
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -47,9 +47,11 @@ class EncoderOutput:
         if self.cls.shape != (batch, self.tokens.shape[2]):
             raise ValueError(f'EncoderOutput cls must be (B, D) = ({batch}, '
                              f'{self.tokens.shape[2]}), got {tuple(self.cls.shape)}.')
-        for field in fields(self)[4:]:
-            value = getattr(self, field.name)
-            if value is not None and field.name != 'embedding' and \
-                    tuple(value.shape[:2]) != (batch, length):
-                raise ValueError(f'EncoderOutput.{field.name} must start with (B, L) = '
+        if self.embedding is not None and self.embedding.shape[0] != batch:
+            raise ValueError(f'EncoderOutput.embedding must be (B, E) with B = {batch}, got '
+                             f'{tuple(self.embedding.shape)}.')
+        for name in ('input_ids', 'features', 'boxes', 'class_probs'):
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape[:2]) != (batch, length):
+                raise ValueError(f'EncoderOutput.{name} must start with (B, L) = '
                                  f'({batch}, {length}), got {tuple(value.shape)}.')

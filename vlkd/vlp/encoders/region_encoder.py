@@ -122,7 +122,7 @@ class RegionFeatureEncoder(nn.Module):
         weights = mask.to(regions.features.dtype)[..., None]
         count = weights.sum(1, keepdim=True)
         mean_feature = (regions.features * weights).sum(1, keepdim=True) / count
-        height, width = regions.image_sizes.to(regions.boxes.dtype).unbind(-1)
+        height, width = regions.image_sizes.to(regions.boxes).unbind(-1)
         zeros = torch.zeros_like(height)
         whole_box = torch.stack([zeros, zeros, width, height], -1)[:, None]
         features = torch.cat([mean_feature, regions.features], 1)

@@ -14,23 +14,28 @@ TEXT_MODALITY, IMAGE_MODALITY = 0, 1
 
 @MODELS.register_module()
 class SingleStreamFusion(nn.Module):
-    """Merged self-attention over ``[text; image]`` tokens, each with a learned modality
-    embedding added (0 = text, 1 = image), padding masked out.
+    """Merged self-attention over ``[text; image]`` tokens (``[image; text]`` with
+    ``image_first=True``), each with a learned modality embedding added (0 = text,
+    1 = image), padding masked out.
 
-    ``attention_mask`` (L, L) or (B, L, L) over the concatenated sequence (L = Lt + Lv, text
-    first), bool (True = may attend) or additive float, is combined with the padding masks;
-    PrefixLM passes its prefix-causal mask here. ``cls`` is the fused first text token.
+    ``attention_mask`` (L, L) or (B, L, L) over the concatenated sequence (L = Lt + Lv, in
+    that order), bool (True = may attend) or additive float, is combined with the padding
+    masks; PrefixLM passes its prefix-causal mask here (its
+    ``prefix_lm_attention_mask`` puts the image first). ``cls`` is the fused first text token
+    ([CLS]) in either order.
 
     Args:
         width: D; depth, num_heads, mlp_ratio, dropout: of the transformer.
         text_dim, image_dim: input widths (projected to D when different; default D).
+        image_first: order of the concatenation.
     """
 
     def __init__(self, width: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  text_dim: Optional[int] = None, image_dim: Optional[int] = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, image_first: bool = False):
         super().__init__()
         self.width = width
+        self.image_first = image_first
         self.text_projection = input_projection(text_dim, width)
         self.image_projection = input_projection(image_dim, width)
         self.modality_embedding = nn.Embedding(2, width)
@@ -48,16 +53,19 @@ class SingleStreamFusion(nn.Module):
         text = self.text_projection(text_tokens) + self.modality_embedding.weight[TEXT_MODALITY]
         image = self.image_projection(image_tokens) + \
             self.modality_embedding.weight[IMAGE_MODALITY]
-        x = torch.cat([text, image], dim=1)
+        parts, masks = ([image, text], [image_mask, text_mask]) if self.image_first else \
+            ([text, image], [text_mask, image_mask])
+        x = torch.cat(parts, dim=1)
         length = x.shape[1]
         if attention_mask is not None and tuple(attention_mask.shape[-2:]) != (length, length):
             raise ValueError(f'attention_mask must be (L, L) or (B, L, L) with L = Lt + Lv = '
                              f'{length}, got {tuple(attention_mask.shape)}.')
-        bias = attention_bias(torch.cat([text_mask, image_mask], dim=1), attention_mask,
-                              dtype=x.dtype)
+        bias = attention_bias(torch.cat(masks, dim=1), attention_mask, dtype=x.dtype)
         for block in self.blocks:
             x = block(x, bias)
         x = self.norm(x)
-        num_text = text.shape[1]
-        return FusionOutput(text_tokens=x[:, :num_text], text_mask=text_mask, cls=x[:, 0],
-                            image_tokens=x[:, num_text:], image_mask=image_mask)
+        text, image = x.split([parts[0].shape[1], parts[1].shape[1]], dim=1)
+        if self.image_first:
+            text, image = image, text
+        return FusionOutput(text_tokens=text, text_mask=text_mask, cls=text[:, 0],
+                            image_tokens=image, image_mask=image_mask)
