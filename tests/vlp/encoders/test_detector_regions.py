@@ -84,3 +84,19 @@ def test_bad_detector_arguments(detector_cfg):
         DetectorRegionExtractor(detector=detector_cfg, feature_layer='projection')
     with pytest.raises(ValueError, match='needs detector='):
         DetectorRegionExtractor()
+
+
+def test_detector_from_a_training_checkpoint(detector_cfg, extractor, tmp_path):
+    """A checkpoint as tools/train.py writes it (weights + config text) is all it needs."""
+    path = tmp_path / 'iter_100.pth'
+    torch.save({'state_dict': extractor.detector.state_dict(),
+                'meta': {'cfg': Config(dict(model=detector_cfg)).pretty_text}}, path)
+    (tmp_path / 'last_checkpoint').write_text(str(path))  # a work_dir names its checkpoint
+    from_checkpoint = DetectorRegionExtractor(checkpoint=str(path), num_regions=K)
+    from_work_dir = DetectorRegionExtractor(detector=detector_cfg, checkpoint=str(tmp_path),
+                                            num_regions=K)
+    expected = extractor(images())
+    for loaded in (from_checkpoint, from_work_dir):
+        got = loaded(images())
+        torch.testing.assert_close(got.features, expected.features)
+        torch.testing.assert_close(got.class_probs, expected.class_probs)

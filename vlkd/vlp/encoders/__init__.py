@@ -21,7 +21,10 @@ field           shape        meaning
 Encoders expose ``width`` (= D). Text encoders have ``tokenizer`` (``input_ids`` and a bool
 ``attention_mask``; empty captions are errors naming the caption), ``tokenize(texts)``,
 ``forward(input_ids, attention_mask)`` and ``encode(texts)``. Towers take ``frozen=True``
-(no gradients, eval mode kept through ``train()``).
+(no gradients, eval mode kept through ``train()``). Masked modelling hooks: ``patch_mask``
+of :class:`ViTPatchEncoder` (a learned [MASK] patch embedding, ``mask_token=True``),
+``masked_regions`` of :class:`RegionFeatureEncoder` (features zeroed, geometry kept), and
+:meth:`FrameSequenceEncoder.encode_frames` / ``add_positions`` to reorder frames in between.
 
 ==================================== =====================================================
 encoder                              input
