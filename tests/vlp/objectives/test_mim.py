@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from vlkd.registry import MODELS
-from vlkd.vlp.objectives.mim import (MaskedImageModelingLoss, MaskedMultimodalModelingLoss,
-                                     patchify)
+from vlkd.vlp.objectives.mim import MaskedImageModelingLoss, patchify
 
 
 def test_patchify_matches_a_pixel_loop():

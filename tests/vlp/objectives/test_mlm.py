@@ -78,8 +78,9 @@ def test_masking_errors_name_the_expected_input():
 
 def numpy_head(h, loss):
     """BERT head: dense, exact GELU, LayerNorm, decoder."""
-    w1, b1 = (p.detach().numpy() for p in (loss.head.transform[0].weight, loss.head.transform[0].bias))
-    gamma, beta = (p.detach().numpy() for p in (loss.head.transform[2].weight, loss.head.transform[2].bias))
+    dense, _, norm = loss.head.transform
+    w1, b1 = dense.weight.detach().numpy(), dense.bias.detach().numpy()
+    gamma, beta = norm.weight.detach().numpy(), norm.bias.detach().numpy()
     w2, b2 = loss.head.decoder.weight.detach().numpy(), loss.head.decoder.bias.detach().numpy()
     x = h @ w1.T + b1
     x = 0.5 * x * (1 + erf(x / np.sqrt(2)))
