@@ -52,18 +52,20 @@ same parameters, :func:`generate_shapes` returns at once; different parameters, 
 non-empty ``ROOT`` without ``meta.json`` (not written by this generator), raise
 ``FileExistsError``: nothing is ever deleted or mixed.
 """
-import colorsys
 import hashlib
 import json
 import operator
 import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from pycocotools import mask as mask_utils
+
+from .cache_dir import write_once
+from .caption_words import count_word, join_and, plural, with_article
+from .shape_drawing import (BACKGROUNDS, ClassBag, add_pixel_noise, draw_background, grow_mask,
+                            jittered_color, rasterize, shape_parts)
 
 __all__ = ['SHAPES_CLASSES', 'SHAPES_BASE_CLASSES', 'SHAPES_NOVEL_CLASSES', 'SHAPES_COLORS',
            'SHAPES_SPLITS', 'GENERATOR_VERSION', 'generate_shapes', 'default_shapes_root',
@@ -86,159 +88,18 @@ SHAPES_COLORS = {
     'black': (15, 15, 15),
 }
 SHAPES_SPLITS = ('train', 'val', 'test')
-BACKGROUNDS = ('noisy', 'striped', 'gradient', 'checkered')
 
 # Sizes at 128 px; they scale with image_size (areas with its square).
 _SIZE_RANGE_128 = (14.0, 56.0)
 _MIN_VISIBLE_PX_128 = 60
 _MIN_VISIBLE_FRACTION = 0.4
 _PLACEMENT_TRIES = 30
-_COLOR_JITTER = 12  # per channel, uniform in [-12, 12]
-_PIXEL_NOISE_STD = 4.0
-
-
-# ---------------------------------------------------------------------------------------
-# Shapes: outlines in unit coordinates (inside the unit circle), y pointing down.
-
-def _regular_polygon(n: int) -> np.ndarray:
-    angles = -np.pi / 2 + 2 * np.pi * np.arange(n) / n
-    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def _fit_unit_circle(points: np.ndarray) -> np.ndarray:
-    """Centre the points' bounding box at 0 and scale them to a maximum radius of 1."""
-    points = points - (points.max(0) + points.min(0)) / 2
-    return points / np.linalg.norm(points, axis=1).max()
-
-
-def _star_outline(tips: int = 5, inner_radius: float = 0.45) -> np.ndarray:
-    angles = -np.pi / 2 + np.pi * np.arange(2 * tips) / tips
-    radii = np.where(np.arange(2 * tips) % 2 == 0, 1.0, inner_radius)
-    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
-
-
-def _heart_outline() -> np.ndarray:
-    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-    x = 16 * np.sin(t) ** 3
-    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
-    return _fit_unit_circle(np.stack([x, y], axis=1))
-
-
-def _cross_outline(half_width: float = 0.3) -> np.ndarray:
-    w = half_width
-    quarter = [(w, -1), (w, -w), (1, -w)]
-    points = []
-    for k in range(4):  # rotate the quarter by k * 90 degrees
-        c, s = np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)
-        points += [(c * x - s * y, s * x + c * y) for x, y in quarter]
-    return _fit_unit_circle(np.array(points))
-
-
-def _arrow_outline() -> np.ndarray:
-    points = [(-1, -0.2), (0.2, -0.2), (0.2, -0.55), (1, 0), (0.2, 0.55), (0.2, 0.2), (-1, 0.2)]
-    return _fit_unit_circle(np.array(points, dtype=float))
-
-
-_CIRCLE = _regular_polygon(48)
-_FIXED_OUTLINES = {
-    'circle': [(_CIRCLE, 1)],
-    'square': [(_regular_polygon(4), 1)],
-    'triangle': [(_regular_polygon(3), 1)],
-    'star': [(_star_outline(), 1)],
-    'hexagon': [(_regular_polygon(6), 1)],
-    'pentagon': [(_regular_polygon(5), 1)],
-    'cross': [(_cross_outline(), 1)],
-    'heart': [(_heart_outline(), 1)],
-    # a disc with an offset smaller disc cut out of it
-    'crescent': [(_CIRCLE, 1), (_CIRCLE * 0.8 + np.array([0.4, 0.0]), 0)],
-    'arrow': [(_arrow_outline(), 1)],
-}
-
-
-def _shape_parts(name: str, rng: np.random.Generator) -> list:
-    """The (polygon (N, 2), fill 0/1) parts that draw ``name``, painted in order."""
-    if name == 'ellipse':
-        return [(_CIRCLE * np.array([1.0, rng.uniform(0.4, 0.7)]), 1)]
-    if name == 'diamond':
-        half_width = rng.uniform(0.45, 0.75)
-        return [(np.array([(0, -1), (half_width, 0), (0, 1), (-half_width, 0)]), 1)]
-    return _FIXED_OUTLINES[name]
-
-
-def _rasterize(parts: list, center: np.ndarray, diameter: float, angle: float,
-               image_size: int) -> np.ndarray:
-    """Bool mask (H, W) of a shape with its parts rotated, scaled and moved to ``center``."""
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    canvas = Image.new('L', (image_size, image_size), 0)
-    draw = ImageDraw.Draw(canvas)
-    for outline, fill in parts:
-        xy = outline @ rotation.T * (diameter / 2) + center
-        draw.polygon(xy.ravel().tolist(), fill=fill)
-    return np.asarray(canvas).astype(bool)
-
-
-# ---------------------------------------------------------------------------------------
-# Backgrounds
-
-def _muted_color(rng: np.random.Generator) -> np.ndarray:
-    """A low-saturation, mid-brightness RGB colour, so that every object colour stands out."""
-    rgb = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.05, 0.35), rng.uniform(0.35, 0.7))
-    return np.array(rgb) * 255
-
-
-def _background(kind: str, image_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Float RGB image (H, W, 3) in [0, 255] of a texture of two muted colours."""
-    color_a, color_b = _muted_color(rng), _muted_color(rng)
-    coords = np.arange(image_size, dtype=float)
-    x, y = np.meshgrid(coords, coords)
-    angle = rng.uniform(0, np.pi)
-    along = x * np.cos(angle) + y * np.sin(angle)  # position along a random direction
-    if kind == 'noisy':
-        grid = int(rng.integers(4, 17))
-        coarse = Image.fromarray(rng.random((grid, grid)).astype(np.float32))  # mode F
-        weight = np.asarray(coarse.resize((image_size, image_size), Image.BILINEAR))
-        weight = weight + rng.normal(0, 0.1, weight.shape)
-    elif kind == 'striped':
-        period = rng.uniform(6, 20)
-        weight = ((along / period) % 1.0 < 0.5).astype(float)
-    elif kind == 'gradient':
-        weight = (along - along.min()) / (along.max() - along.min())
-    elif kind == 'checkered':
-        across = -x * np.sin(angle) + y * np.cos(angle)
-        cell = rng.uniform(8, 24)
-        weight = ((np.floor(along / cell) + np.floor(across / cell)) % 2).astype(float)
-    else:
-        raise ValueError(f'unknown background kind {kind!r}; expected one of {BACKGROUNDS}')
-    return color_a + weight[..., None] * (color_b - color_a)
 
 
 # ---------------------------------------------------------------------------------------
 # Scenes
 
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """The mask dilated by one pixel (4-neighbourhood)."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
-    return grown
-
-
-class _ClassBag:
-    """Draws class indices from shuffled copies of all classes: equal frequencies."""
-
-    def __init__(self, rng: np.random.Generator):
-        self.rng = rng
-        self.pending = []
-
-    def draw(self) -> int:
-        if not self.pending:
-            self.pending = self.rng.permutation(len(SHAPES_CLASSES)).tolist()
-        return self.pending.pop()
-
-
-def _make_scene(rng: np.random.Generator, bag: _ClassBag, image_size: int,
+def _make_scene(rng: np.random.Generator, bag: ClassBag, image_size: int,
                 max_objects: int) -> dict:
     """One image: pixels, semantic labels, visible instance masks and the background kind.
 
@@ -250,7 +111,7 @@ def _make_scene(rng: np.random.Generator, bag: _ClassBag, image_size: int,
     min_size, max_size = (s * scale for s in _SIZE_RANGE_128)
     min_visible_px = _MIN_VISIBLE_PX_128 * scale ** 2
     kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
-    image = _background(kind, image_size, rng)
+    image = draw_background(kind, image_size, rng)
 
     full_areas, visible = [], []  # per placed object
     labels, colors = [], []
@@ -259,8 +120,8 @@ def _make_scene(rng: np.random.Generator, bag: _ClassBag, image_size: int,
         for _ in range(_PLACEMENT_TRIES):
             diameter = rng.uniform(min_size, max_size)
             center = rng.uniform(diameter / 2, image_size - diameter / 2, size=2)
-            parts = _shape_parts(SHAPES_CLASSES[label], rng)
-            mask = _rasterize(parts, center, diameter, rng.uniform(0, 2 * np.pi), image_size)
+            parts = shape_parts(SHAPES_CLASSES[label], rng)
+            mask = rasterize(parts, center, diameter, rng.uniform(0, 2 * np.pi), image_size)
             area = int(mask.sum())
             if area < min_visible_px:
                 continue
@@ -271,7 +132,7 @@ def _make_scene(rng: np.random.Generator, bag: _ClassBag, image_size: int,
         else:
             continue  # no valid placement: leave this object out
         # a colour unlike those of the objects it touches, so every outline stays visible
-        touching = _grow(mask)
+        touching = grow_mask(mask)
         taken = {c for c, m in zip(colors, visible) if (m & touching).any()}
         free = [c for c in SHAPES_COLORS if c not in taken]
         color = free[rng.integers(len(free))]
@@ -279,42 +140,19 @@ def _make_scene(rng: np.random.Generator, bag: _ClassBag, image_size: int,
         full_areas.append(area)
         labels.append(label)
         colors.append(color)
-        jitter = rng.integers(-_COLOR_JITTER, _COLOR_JITTER + 1, size=3)
-        image[mask] = np.array(SHAPES_COLORS[color]) + jitter
+        image[mask] = jittered_color(SHAPES_COLORS[color], rng)
 
-    image = image + rng.normal(0, _PIXEL_NOISE_STD, image.shape)
+    image = add_pixel_noise(image, rng)
     semantic = np.zeros((image_size, image_size), dtype=np.uint8)
     for label, mask in zip(labels, visible):
         semantic[mask] = label + 1
     objects = [dict(label=lb, color=c, mask=m) for lb, c, m in zip(labels, colors, visible)]
-    return dict(image=np.clip(np.rint(image), 0, 255).astype(np.uint8), semantic=semantic,
+    return dict(image=image, semantic=semantic,
                 background=kind, objects=objects)
 
 
 # ---------------------------------------------------------------------------------------
 # Captions
-
-_COUNT_WORDS = ('no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine',
-                'ten')
-
-
-def _count_word(n: int) -> str:
-    return _COUNT_WORDS[n] if n < len(_COUNT_WORDS) else str(n)
-
-
-def _plural(name: str) -> str:
-    return name + ('es' if name.endswith('s') else 's')
-
-
-def _a(word: str) -> str:
-    return ('an ' if word[0] in 'aeiou' else 'a ') + word
-
-
-def _join_and(phrases: list) -> str:
-    if len(phrases) == 1:
-        return phrases[0]
-    return ', '.join(phrases[:-1]) + ' and ' + phrases[-1]
-
 
 def _relation(mask_a: np.ndarray, mask_b: np.ndarray) -> str:
     """Where object a is relative to object b, from the centroids of their visible pixels."""
@@ -327,37 +165,37 @@ def _relation(mask_a: np.ndarray, mask_b: np.ndarray) -> str:
 def _captions(scene: dict, rng: np.random.Generator) -> list:
     """Four captions of different styles, each naming every object by colour and class."""
     objects = [scene['objects'][i] for i in rng.permutation(len(scene['objects']))]
-    phrases = [_a(f"{o['color']} {SHAPES_CLASSES[o['label']]}") for o in objects]
+    phrases = [with_article(f"{o['color']} {SHAPES_CLASSES[o['label']]}") for o in objects]
     n = len(objects)
     background = f"{scene['background']} background"
     captions = []
 
     prefix = ['', 'a picture of ', 'an image showing ', 'a photo of '][rng.integers(4)]
-    captions.append(prefix + _join_and(phrases))
+    captions.append(prefix + join_and(phrases))
 
     scene_text = phrases[0]
     if n > 1:
         scene_text += f" {_relation(objects[0]['mask'], objects[1]['mask'])} {phrases[1]}"
     if n > 2:
-        scene_text += ', with ' + _join_and(phrases[2:])
+        scene_text += ', with ' + join_and(phrases[2:])
     noun = 'shape' if n == 1 else 'shapes'
-    captions.append(f'{_count_word(n)} {noun}: {scene_text} on {_a(background)}')
+    captions.append(f'{count_word(n)} {noun}: {scene_text} on {with_article(background)}')
 
     if n == 1:
-        captions.append(f'there is {phrases[0]} on {_a(background)}')
+        captions.append(f'there is {phrases[0]} on {with_article(background)}')
     elif rng.random() < 0.5:
         captions.append('there is ' + ', '.join(phrases))
     else:
-        captions.append(f'there are {_count_word(n)} shapes here: {_join_and(phrases)}')
+        captions.append(f'there are {count_word(n)} shapes here: {join_and(phrases)}')
 
     groups = {}
     for o in objects:  # count identical (colour, class) pairs, in first-seen order
         key = (o['color'], SHAPES_CLASSES[o['label']])
         groups[key] = groups.get(key, 0) + 1
-    counted = [_a(f'{color} {name}') if k == 1 else f'{_count_word(k)} {color} {_plural(name)}'
+    counted = [with_article(f'{color} {name}') if k == 1 else f'{count_word(k)} {color} {plural(name)}'
                for (color, name), k in groups.items()]
     prefix = ['', 'this image contains ', 'we can see '][rng.integers(3)]
-    captions.append(prefix + _join_and(counted))
+    captions.append(prefix + join_and(counted))
     return captions
 
 
@@ -422,7 +260,7 @@ def _write_split(out: Path, split: str, params: dict, first_ids: dict) -> dict:
     """Write one split's images and json files; return its counts and advance ``first_ids``."""
     num_images = params[f'num_{split}']
     rng = np.random.default_rng([params['seed'], SHAPES_SPLITS.index(split)])
-    bag = _ClassBag(rng)
+    bag = ClassBag(len(SHAPES_CLASSES), rng)
     for sub in ('images', 'semantic'):
         (out / sub / split).mkdir(parents=True)
     images, instances, captions = [], [], []
@@ -468,36 +306,10 @@ def _write_split(out: Path, split: str, params: dict, first_ids: dict) -> dict:
                 per_class=per_class)
 
 
-def _expected_files(root: Path) -> list:
+def _expected_files() -> list:
     names = [f'{kind}_{split}.json' for split in SHAPES_SPLITS
              for kind in ('instances', 'captions')] + ['instances_train_base.json']
-    return [root / 'annotations' / name for name in names]
-
-
-def _existing_params(root: Path):
-    """Params of the dataset at ``root``; None if ``root`` is absent or an empty directory."""
-    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
-        return None
-    if not (root / 'meta.json').is_file():
-        raise FileExistsError(
-            f'{root} is not empty but has no meta.json, so it is not a finished vlkd-shapes '
-            f'dataset (shapes are written to a temporary directory and renamed, so this is '
-            f'something else). Choose another output directory, or delete {root} if you '
-            f'are sure it holds nothing you need.')
-    missing = [str(p) for p in _expected_files(root) if not p.is_file()]
-    if missing:
-        raise FileExistsError(f'{root} is an incomplete vlkd-shapes dataset (missing '
-                              f'{missing}); delete it and generate again.')
-    return load_shapes_meta(root)['params']
-
-
-def _check_same_params(root: Path, existing: dict, params: dict):
-    if existing != params:
-        diffs = ', '.join(f'{k}: {existing.get(k)} there, {v} asked' for k, v in params.items()
-                          if existing.get(k) != v)
-        raise FileExistsError(
-            f'{root} already holds vlkd-shapes generated with different parameters ({diffs}). '
-            f'Choose another directory (e.g. {root}-seed{params["seed"]}) or delete {root}.')
+    return [f'annotations/{name}' for name in names]
 
 
 def generate_shapes(root=None, seed: int = 0, num_train: int = 2000, num_val: int = 200,
@@ -513,37 +325,16 @@ def generate_shapes(root=None, seed: int = 0, num_train: int = 2000, num_val: in
         root = default_shapes_root(seed=seed, num_train=num_train, num_val=num_val,
                                    num_test=num_test, image_size=image_size,
                                    max_objects=max_objects)
-    root = Path(root)
-    existing = _existing_params(root)
-    if existing is not None:
-        _check_same_params(root, existing, params)
-        return root
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f'.{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}'
-    tmp.mkdir()
-    try:
+    def write(tmp: Path) -> dict:
         (tmp / 'annotations').mkdir()
         first_ids = dict(image=1, annotation=1, caption=1)
         counts = {split: _write_split(tmp, split, params, first_ids) for split in SHAPES_SPLITS}
-        meta = dict(name='vlkd-shapes', version=GENERATOR_VERSION, seed=params['seed'],
+        return dict(name='vlkd-shapes', version=GENERATOR_VERSION, seed=params['seed'],
                     params=params, classes=list(SHAPES_CLASSES),
                     base_classes=list(SHAPES_BASE_CLASSES),
                     novel_classes=list(SHAPES_NOVEL_CLASSES),
                     colors={name: list(rgb) for name, rgb in SHAPES_COLORS.items()},
                     backgrounds=list(BACKGROUNDS), counts=counts)
-        (tmp / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
-        if root.is_dir() and not any(root.iterdir()):
-            root.rmdir()
-        try:
-            tmp.rename(root)
-        except OSError:  # another process finished first
-            existing = _existing_params(root)
-            if existing is None:
-                raise
-            _check_same_params(root, existing, params)
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+
+    return write_once(root, params, _expected_files(), write, 'vlkd-shapes')
