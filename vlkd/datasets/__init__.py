@@ -3,3 +3,4 @@ from .shapes import (SHAPES_BASE_CLASSES, SHAPES_CLASSES, SHAPES_COLORS, SHAPES_
                      default_shapes_root, generate_shapes, load_shapes_meta)
 from .shapes_dataset import SHAPES_PALETTE, ShapesDataset, ShapesSegDataset
 from .captions import ShapesCaptionDataset, ShapesObjectCropDataset  # noqa: F401
+from .image_text import ImageTextDataset, SampleError  # noqa: F401

@@ -11,9 +11,16 @@
 Both read the COCO files written by :func:`vlkd.datasets.shapes.generate_shapes`; a crop
 is described by ``crop_bbox`` (x1, y1, x2, y2 in pixels) and cut out by :class:`CropRegion`.
 Pipelines end with :class:`PackImageTextInputs`: ``inputs`` (3, H, W) uint8 BGR and a data
-sample with ``text`` (metainfo) and, for crops, ``gt_label``.
+sample with ``text`` (metainfo) and, for crops, ``gt_label``. :class:`ShapesCaptionDataset`
+also gives every item a ``unicl_label`` for image-text-label contrast (UniCL): the class
+index for a crop, ``len(classes) + img_id`` for a scene (each image its own label; the same
+image fetched twice in a batch shares it, correctly: both captions describe it).
+
+Captions are checked when the dataset loads (:func:`vlkd.datasets.image_text.
+load_coco_captions`: an empty caption is an error naming its annotation id and image), and
+an image that fails to decode raises a :class:`~vlkd.datasets.image_text.SampleError`
+naming the sample when it is fetched.
 """
-import json
 import os.path as osp
 import random
 import re
@@ -28,22 +35,16 @@ from mmengine.structures import BaseDataElement
 
 from vlkd.registry import DATASETS, TRANSFORMS
 from vlkd.teachers.templates import SHAPES_TEMPLATES, fill_template
+from .image_text import load_coco_captions, read_annotation_json, run_pipeline
 from .shapes import SHAPES_CLASSES
 
 _MAKE_DATA = 'Generate vlkd-shapes with `python tools/make_shapes.py --out DATA_ROOT`.'
 
 
-def _read_json(path: str, what: str) -> dict:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path} does not exist. {_MAKE_DATA}')
-    with open(path) as f:
-        return json.load(f)
-
-
 def _load_instances(path: str, classes: Sequence[str], img_dir: str) -> List[dict]:
     """Per image of a COCO instances file: ``img_path``, ``img_id`` and ``instances``
     (``bbox`` x1, y1, x2, y2 px; ``bbox_label`` index in ``classes``; ``color``)."""
-    coco = _read_json(path, 'Instances file')
+    coco = read_annotation_json(path, _MAKE_DATA)
     names = {cat['id']: cat['name'] for cat in coco['categories']}
     unknown = sorted(set(names.values()) - set(classes))
     if unknown:
@@ -87,15 +88,15 @@ class ShapesCaptionDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         instances_file = osp.join(self.data_root, self.instances_file)
-        data_list = _load_instances(instances_file, self.metainfo['classes'],
-                                    self.data_prefix.get('img', ''))
-        captions = {info['img_id']: [] for info in data_list}
-        for ann in _read_json(self.ann_file, 'Captions file')['annotations']:
-            captions[ann['image_id']].append(ann['caption'])
+        img_dir = self.data_prefix.get('img', '')
+        data_list = _load_instances(instances_file, self.metainfo['classes'], img_dir)
+        captioned = {image['img_id']: image
+                     for image in load_coco_captions(self.ann_file, img_dir, _MAKE_DATA)}
         for info in data_list:
-            if not captions[info['img_id']]:
+            if info['img_id'] not in captioned:
                 raise ValueError(f"Image {info['img_id']} has no caption in {self.ann_file}.")
-            info['captions'] = captions[info['img_id']]
+            info['captions'] = captioned[info['img_id']]['captions']
+            info['caption_ids'] = captioned[info['img_id']]['caption_ids']
         return data_list
 
     def object_caption(self, name: str, color: Optional[str]) -> str:
@@ -106,15 +107,18 @@ class ShapesCaptionDataset(BaseDataset):
 
     def prepare_data(self, idx: int) -> dict:
         info = self.get_data_info(idx)
+        classes = self.metainfo['classes']
         if info['instances'] and random.random() < self.crop_prob:
             obj = random.choice(info['instances'])
             info['crop_bbox'] = obj['bbox']
-            info['gt_label'] = obj['bbox_label']
-            info['text'] = self.object_caption(self.metainfo['classes'][obj['bbox_label']],
-                                               obj['color'])
+            info['gt_label'] = info['unicl_label'] = obj['bbox_label']
+            info['text'] = self.object_caption(classes[obj['bbox_label']], obj['color'])
         else:
-            info['text'] = random.choice(info['captions'])
-        return self.pipeline(info)
+            index = random.randrange(len(info['captions']))
+            info['text'] = info['captions'][index]
+            info['caption_id'] = info['caption_ids'][index]
+            info['unicl_label'] = len(classes) + info['img_id']
+        return run_pipeline(self.pipeline, info, type(self).__name__)
 
 
 @DATASETS.register_module()
@@ -139,6 +143,9 @@ class ShapesObjectCropDataset(BaseDataset):
                 data_list.append(dict(image, crop_bbox=obj['bbox'], gt_label=obj['bbox_label'],
                                       text=text))
         return data_list
+
+    def prepare_data(self, idx: int) -> dict:
+        return run_pipeline(self.pipeline, self.get_data_info(idx), type(self).__name__)
 
 
 @TRANSFORMS.register_module()
@@ -210,9 +217,14 @@ class RandomFlipImageText(BaseTransform):
 @TRANSFORMS.register_module()
 class PackImageTextInputs(BaseTransform):
     """Pack ``img`` (H, W, 3) into ``inputs`` (3, H, W) and the rest into a data sample:
-    ``gt_label`` (a tensor) if present, ``meta_keys`` (``text`` among them) as metainfo."""
+    the labels ``gt_label`` and ``unicl_label`` (0-d int64 tensors) if present,
+    ``meta_keys`` (``text`` among them) as metainfo. ``texts`` (all captions of an image)
+    and ``negative_text`` come from :class:`~vlkd.datasets.ImageTextDataset`."""
 
-    def __init__(self, meta_keys: Sequence[str] = ('img_id', 'img_path', 'text', 'crop_bbox')):
+    LABEL_KEYS = ('gt_label', 'unicl_label')
+
+    def __init__(self, meta_keys: Sequence[str] = ('img_id', 'img_path', 'text', 'crop_bbox',
+                                                   'caption_id', 'texts', 'negative_text')):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -222,8 +234,9 @@ class PackImageTextInputs(BaseTransform):
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         sample = BaseDataElement(metainfo={key: results[key] for key in self.meta_keys
                                            if key in results})
-        if results.get('gt_label') is not None:
-            sample.gt_label = torch.tensor(results['gt_label'])
+        for key in self.LABEL_KEYS:
+            if results.get(key) is not None:
+                sample.set_field(torch.tensor(results[key], dtype=torch.long), key)
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:
