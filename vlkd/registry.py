@@ -7,6 +7,7 @@ sets ``_scope_='mmdet'`` is built in mmdet's scope; vlkd classes inside it are t
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
@@ -26,5 +27,9 @@ EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='vlkd',
                      locations=['vlkd.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='vlkd',
                  locations=['vlkd.engine', 'vlkd.det', 'vlkd.vlp'])
+# data-loader functions such as collate_fn: dict(type='vlkd.video_text_collate') (the
+# runner looks them up in mmengine's root registry, so give the scope)
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='vlkd',
+                     locations=['vlkd.datasets'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='vlkd',
                        locations=['vlkd.engine'])

@@ -4,3 +4,8 @@ from .shapes import (SHAPES_BASE_CLASSES, SHAPES_CLASSES, SHAPES_COLORS, SHAPES_
 from .shapes_dataset import SHAPES_PALETTE, ShapesDataset, ShapesSegDataset
 from .captions import ShapesCaptionDataset, ShapesObjectCropDataset  # noqa: F401
 from .image_text import ImageTextDataset, SampleError  # noqa: F401
+from .shapes_video import generate_shapes_video, load_shapes_video_meta  # noqa: F401
+from .video_text import (LoadVideoFrames, PackVideoTextInputs, ResizeFrames,  # noqa: F401
+                         ShapesVideoTextDataset)
+from .region_text import LoadRegionFile, PackRegionTextInputs, RegionTextDataset  # noqa: F401
+from .collate import region_text_collate, video_text_collate  # noqa: F401

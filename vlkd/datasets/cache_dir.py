@@ -8,6 +8,7 @@ with the same ``params`` returns at once; different ``params``, a non-empty ``RO
 ``FileExistsError``: nothing is ever deleted or mixed. Safe against concurrent writers of the
 same ``ROOT``.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,15 @@ import uuid
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-__all__ = ['write_once', 'existing_params']
+__all__ = ['write_once', 'existing_params', 'default_cache_root']
+
+
+def default_cache_root(prefix: str, params: dict) -> Path:
+    """``$VLKD_HOME/data/{prefix}-<hash of params>`` (``VLKD_HOME`` defaults to
+    ~/.cache/vlkd): one directory per set of parameters."""
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    home = Path(os.environ.get('VLKD_HOME', '~/.cache/vlkd')).expanduser()
+    return home / 'data' / f'{prefix}-{digest}'
 
 
 def existing_params(root: Path, expected_files: Sequence[str], what: str) -> Optional[dict]:

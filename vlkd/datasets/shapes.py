@@ -52,17 +52,15 @@ same parameters, :func:`generate_shapes` returns at once; different parameters, 
 non-empty ``ROOT`` without ``meta.json`` (not written by this generator), raise
 ``FileExistsError``: nothing is ever deleted or mixed.
 """
-import hashlib
 import json
 import operator
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .cache_dir import write_once
+from .cache_dir import default_cache_root, write_once
 from .caption_words import count_word, join_and, plural, with_article
 from .shape_drawing import (BACKGROUNDS, ClassBag, add_pixel_noise, draw_background, grow_mask,
                             jittered_color, rasterize, shape_parts)
@@ -226,10 +224,7 @@ def default_shapes_root(**params) -> Path:
 
     Takes the keyword arguments of :func:`generate_shapes` (except ``root``).
     """
-    params = _check_params(**params)
-    digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-    home = Path(os.environ.get('VLKD_HOME', '~/.cache/vlkd')).expanduser()
-    return home / 'data' / f'shapes-{digest}'
+    return default_cache_root('shapes', _check_params(**params))
 
 
 def load_shapes_meta(root) -> dict:
