@@ -1,4 +1,5 @@
-"""Datasets: the built-in vlkd-shapes generator and its mmdet / mmseg datasets."""
+"""Datasets: the vlkd-shapes generators (images, videos), their mmdet / mmseg datasets, and
+image-, video- and region-text datasets with their transforms and collate functions."""
 from .shapes import (SHAPES_BASE_CLASSES, SHAPES_CLASSES, SHAPES_COLORS, SHAPES_NOVEL_CLASSES,
                      default_shapes_root, generate_shapes, load_shapes_meta)
 from .shapes_dataset import SHAPES_PALETTE, ShapesDataset, ShapesSegDataset

@@ -41,7 +41,7 @@ from .shapes import SHAPES_CLASSES
 _MAKE_DATA = 'Generate vlkd-shapes with `python tools/make_shapes.py --out DATA_ROOT`.'
 
 
-def _load_instances(path: str, classes: Sequence[str], img_dir: str) -> List[dict]:
+def load_coco_instances(path: str, classes: Sequence[str], img_dir: str) -> List[dict]:
     """Per image of a COCO instances file: ``img_path``, ``img_id`` and ``instances``
     (``bbox`` x1, y1, x2, y2 px; ``bbox_label`` index in ``classes``; ``color``)."""
     coco = read_annotation_json(path, _MAKE_DATA)
@@ -89,7 +89,7 @@ class ShapesCaptionDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         instances_file = osp.join(self.data_root, self.instances_file)
         img_dir = self.data_prefix.get('img', '')
-        data_list = _load_instances(instances_file, self.metainfo['classes'], img_dir)
+        data_list = load_coco_instances(instances_file, self.metainfo['classes'], img_dir)
         captioned = {image['img_id']: image
                      for image in load_coco_captions(self.ann_file, img_dir, _MAKE_DATA)}
         for info in data_list:
@@ -136,7 +136,7 @@ class ShapesObjectCropDataset(BaseDataset):
     def load_data_list(self) -> List[dict]:
         classes = self.metainfo['classes']
         data_list = []
-        for image in _load_instances(self.ann_file, classes, self.data_prefix.get('img', '')):
+        for image in load_coco_instances(self.ann_file, classes, self.data_prefix.get('img', '')):
             for obj in image.pop('instances'):
                 name = classes[obj['bbox_label']]
                 text = fill_template('a {}', f"{obj['color']} {name}" if obj['color'] else name)
