@@ -10,3 +10,4 @@ from .video_text import (LoadVideoFrames, PackVideoTextInputs, ResizeFrames,  # 
                          ShapesVideoTextDataset)
 from .region_text import LoadRegionFile, PackRegionTextInputs, RegionTextDataset  # noqa: F401
 from .collate import region_text_collate, video_text_collate  # noqa: F401
+from .linear_probe import LinearProbeDataset  # noqa: F401

@@ -1,4 +1,9 @@
 """Metrics registered with mmengine (``vlkd.registry.METRICS``)."""
+from .itm_accuracy import ImageTextMatchingAccuracy
+from .linear_probe import LinearProbeAccuracy, fit_logistic_regression, linear_probe
 from .ov_coco_metric import OpenVocabCocoMetric
+from .retrieval import ImageTextRetrievalMetric, retrieval_recall
 
-__all__ = ['OpenVocabCocoMetric']
+__all__ = ['OpenVocabCocoMetric', 'ImageTextRetrievalMetric', 'retrieval_recall',
+           'ImageTextMatchingAccuracy', 'LinearProbeAccuracy', 'fit_logistic_regression',
+           'linear_probe']
