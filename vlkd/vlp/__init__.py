@@ -4,7 +4,11 @@ from . import encoders, fusion  # noqa: F401  (registers encoders, fusion module
 from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
 from .momentum import FeatureQueue, MomentumContrastiveLoss, MomentumModel, ramped_alpha
 from .objectives import ImageTextContrastiveLoss
+from . import backbone, tasks  # noqa: F401  (registers backbones and pretraining tasks)
+from .model import VLPModel
+from .views import VideoBatch
 
 __all__ = ['CLIPPretrainer', 'build_open_clip_model', 'build_tokenizer', 'ZeroShotCropAccuracy',
            'split_accuracy', 'teacher_crop_accuracy', 'ImageTextContrastiveLoss',
-           'FeatureQueue', 'MomentumContrastiveLoss', 'MomentumModel', 'ramped_alpha']
+           'FeatureQueue', 'MomentumContrastiveLoss', 'MomentumModel', 'ramped_alpha',
+           'VLPModel', 'VideoBatch']

@@ -10,8 +10,10 @@ stage           trained parameters (the rest of the MoMETransformer is frozen)
 =============== ======================================================================
 
 Only the MoMETransformer(s) inside the model are touched; heads outside them keep their
-settings. Under DDP, build the wrapper while every parameter still requires gradients (the
-hook applies stages after wrapping) with ``find_unused_parameters=True``, because frozen
+settings. A model with a ``set_pretraining_stage(stage)`` method (:class:`vlkd.vlp.VLPModel`)
+is also told the stage, so that it runs the objectives of that stage. Under DDP, build the
+wrapper while every parameter still requires gradients (the hook applies stages after
+wrapping) with ``find_unused_parameters=True``, because frozen
 parameters and unused experts get no gradient.
 """
 import logging
@@ -19,6 +21,7 @@ from typing import List, Sequence, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from torch import nn
 
 from vlkd.registry import HOOKS
@@ -86,6 +89,10 @@ class VLMoStageHook(Hook):
         stage = self.stage_at(runner.iter)
         if stage != self.current:
             apply_vlmo_stage(runner.model, stage)
+            # a model whose objectives depend on the stage (VLPModel) is told which one holds
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            if hasattr(model, 'set_pretraining_stage'):
+                model.set_pretraining_stage(stage)
             self.current = stage
             print_log(f'VLMo stage {stage!r} from iteration {runner.iter}', logger='current',
                       level=logging.INFO)
