@@ -124,6 +124,21 @@ def test_resize_frames(shapes_video_root):
     assert dataset[0]['inputs'].shape == (5, 3, 24, 32)
 
 
+def test_runner_builds_a_dataloader_with_the_collate(shapes_video_root):
+    from mmengine.runner import Runner
+    init_default_scope('vlkd')
+    loader = Runner.build_dataloader(dict(
+        batch_size=3, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='vlkd.video_text_collate'),
+        dataset=dict(type='ShapesVideoTextDataset', data_root=str(shapes_video_root),
+                     ann_file='annotations/videos_val.json',
+                     data_prefix=dict(frames='frames/val/'), num_frames=4,
+                     frame_sampling='random', pipeline=PIPELINE)))
+    batch = next(iter(loader))
+    assert batch['inputs']['frames'].shape == (3, 4, 3, 64, 64)
+    assert batch['inputs']['frame_mask'].all() and len(batch['data_samples']) == 3
+
+
 def test_collate_pads_clips_and_marks_real_frames(shapes_video_root):
     init_default_scope('vlkd')
     collate = MMENGINE_FUNCTIONS.get('vlkd.video_text_collate')  # as the runner finds it

@@ -92,6 +92,21 @@ def test_one_caption_per_image_given_as_a_vector():
     assert result['retrieval/t2i_R@1'] == pytest.approx(200 / 3)
 
 
+def test_evaluator_passes_data_samples_of_the_model():
+    """mmengine's Evaluator turns the model's data elements into dicts (metainfo included)."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.structures import BaseDataElement
+    images, captions = random_set(3, num_images=5)
+    evaluator = Evaluator(dict(type='vlkd.ImageTextRetrievalMetric', ks=(1, 2)))
+    samples = [BaseDataElement(metainfo=dict(img_id=i), image_embedding=torch.tensor(img),
+                               text_embeddings=torch.tensor(caps))
+               for i, (img, caps) in enumerate(zip(images, captions))]
+    evaluator.process(samples)
+    result = evaluator.evaluate(len(samples))
+    assert (result['retrieval/i2t_R@2'], result['retrieval/t2i_R@2']) == pytest.approx(
+        reference_recall(images, captions, 2))
+
+
 def test_bad_input_is_named():
     init_default_scope('vlkd')
     metric = METRICS.build(dict(type='ImageTextRetrievalMetric'))

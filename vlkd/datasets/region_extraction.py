@@ -23,7 +23,7 @@ boxes are in image pixels. Output directory (write-once: :mod:`vlkd.datasets.cac
 import hashlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import mmcv
 import numpy as np
