@@ -21,7 +21,7 @@ def _short(cfg, work_dir, iters, batch_size):
 
 
 @pytest.mark.slow
-def test_pretrain_vild_text_vild(relocate_config, tmp_path):
+def test_pretrain_vild_text_vild(relocate_config, tmp_path, capsys):
     # 1. teacher
     cfg = _short(relocate_config(Config.fromfile(CONFIGS / 'pretrain/clip_shapes_tiny.py')),
                  tmp_path / 'teacher', iters=3, batch_size=4)
@@ -55,3 +55,24 @@ def test_pretrain_vild_text_vild(relocate_config, tmp_path):
     assert len(history.data[0]) == 3 and all(v > 0 for v in history.data[0])
     metrics = runner.test()
     assert 'ov_coco/bbox_AP50_novel' in metrics
+
+    # 4. tools/infer.py on the ViLD checkpoint with a vocabulary the config never named
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('infer', CONFIGS.parent / 'tools/infer.py')
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+    config_file = tmp_path / 'vild_config.py'
+    cfg.dump(str(config_file))
+    image = next((Path(cfg.test_dataloader.dataset.data_root) / 'images/test').glob('*.png'))
+    out = tmp_path / 'drawn.png'
+    capsys.readouterr()  # drop what training printed
+    infer.main([str(image), '--config', str(config_file), '--checkpoint', str(tmp_path / 'vild'),
+                '--classes', 'star, moon ,circle', '--out', str(out), '--score-thr', '0'])
+    printed = capsys.readouterr().out
+    report = json.loads(printed[:printed.rindex('wrote')])
+    assert report['classes'] == ['star', 'moon', 'circle']
+    assert {d['name'] for d in report['detections']} <= {'star', 'moon', 'circle'}
+    assert out.is_file() and out.stat().st_size > 0
+    with pytest.raises(ValueError, match='empty name at position 1'):
+        infer.main([str(image), '--config', str(config_file), '--checkpoint',
+                    str(tmp_path / 'vild'), '--classes', 'star,,circle', '--out', str(out)])

@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/models/vild_faster_rcnn_r18_fpn.py',
     '../_base_/datasets/shapes_detection.py',
     '../_base_/schedules/shapes_detection_short.py',
-    '../_base_/default_runtime.py',
+    '../_base_/det_runtime.py',
 ]
 
 # The teacher: a vlkd checkpoint (a file, or a work_dir holding `last_checkpoint`).

@@ -8,7 +8,7 @@ by every later run; :class:`BuildRegionCacheHook` does it at the start of traini
 """
 import logging
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -55,21 +55,26 @@ def load_proposal_detector(checkpoint: str, config: Optional[str] = None, device
 
 
 @torch.no_grad()
-def propose(model, pipeline: Compose, img_path: str, img_id: int,
-            num_proposals: int) -> np.ndarray:
-    """Top ``num_proposals`` RPN boxes (K, 4) of one image, xyxy in original pixels."""
-    data = pipeline(dict(img_path=img_path, img_id=img_id))
-    data = model.data_preprocessor(dict(inputs=[data['inputs']],
-                                        data_samples=[data['data_samples']]), False)
+def propose(model, pipeline: Compose, infos: Sequence[dict],
+            num_proposals: int) -> List[np.ndarray]:
+    """Top ``num_proposals`` RPN boxes (K, 4) of each image in ``infos`` (dicts with
+    ``img_path`` and ``img_id``), xyxy in original pixels; one batched forward pass."""
+    items = [pipeline(dict(img_path=info['img_path'], img_id=info['img_id']))
+             for info in infos]
+    data = model.data_preprocessor(dict(inputs=[item['inputs'] for item in items],
+                                        data_samples=[item['data_samples'] for item in items]),
+                                   False)
     feats = model.extract_feat(data['inputs'])
-    results = model.rpn_head.predict(feats, data['data_samples'], rescale=True)[0]
-    order = results.scores.argsort(descending=True)[:num_proposals]
-    return results.bboxes[order].cpu().numpy()
+    boxes = []
+    for result in model.rpn_head.predict(feats, data['data_samples'], rescale=True):
+        order = result.scores.argsort(descending=True)[:num_proposals]
+        boxes.append(result.bboxes[order].cpu().numpy())
+    return boxes
 
 
 def build_region_cache(cache_dir, data_list: Sequence[dict], proposal_detector: dict,
                        teacher, num_proposals: int = 32, scales: Sequence[float] = (1.0, 1.5),
-                       device='cpu') -> RegionEmbeddingCache:
+                       device='cpu', batch_size: int = 16) -> RegionEmbeddingCache:
     """Propose and embed regions for every image in ``data_list`` and write the cache.
 
     Args:
@@ -77,20 +82,32 @@ def build_region_cache(cache_dir, data_list: Sequence[dict], proposal_detector: 
         proposal_detector: ``dict(checkpoint=..., config=None)`` of a base-class detector.
         teacher: a teacher config dict or a built teacher.
         scales: crop scales about each box centre; embeddings are summed and renormalised.
+        batch_size: images per forward pass of the detector (their crops go through the
+            teacher together, ``teacher.region_batch_size`` at a time).
     """
     teacher = build_teacher(teacher).to(device)
     model, cfg = load_proposal_detector(device=device, **proposal_detector)
     pipeline = inference_pipeline(cfg)
 
     def records() -> Iterator[Tuple[int, np.ndarray, np.ndarray]]:
-        for info in tqdm(data_list, desc='embedding proposals', unit='img'):
-            boxes = propose(model, pipeline, info['img_path'], info['img_id'], num_proposals)
-            image = mmcv.imread(info['img_path'], channel_order='rgb')
-            image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
-            embeddings = teacher.encode_regions(image.float().to(device),
-                                                [torch.from_numpy(boxes).to(device)],
-                                                scales=tuple(scales))[0]
-            yield info['img_id'], boxes, embeddings.cpu().numpy()
+        with tqdm(total=len(data_list), desc='embedding proposals', unit='img') as progress:
+            for start in range(0, len(data_list), batch_size):
+                infos = data_list[start:start + batch_size]
+                boxes = propose(model, pipeline, infos, num_proposals)
+                images = [mmcv.imread(info['img_path'], channel_order='rgb') for info in infos]
+                # images of one size go through the teacher together, others one by one
+                groups = [list(range(len(images)))]
+                if len({image.shape for image in images}) > 1:
+                    groups = [[i] for i in range(len(images))]
+                for group in groups:
+                    pixels = torch.from_numpy(np.stack([images[i] for i in group]))
+                    embeddings = teacher.encode_regions(
+                        pixels.permute(0, 3, 1, 2).float().to(device),
+                        [torch.from_numpy(boxes[i]).to(device) for i in group],
+                        scales=tuple(scales))
+                    for i, image_embeddings in zip(group, embeddings):
+                        yield infos[i]['img_id'], boxes[i], image_embeddings.cpu().numpy()
+                progress.update(len(infos))
 
     return write_region_cache(
         cache_dir, records(), teacher_fingerprint=teacher.fingerprint,
