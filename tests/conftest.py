@@ -20,6 +20,37 @@ def shapes_root(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def shapes_regions_root(shapes_root):
+    """``shapes_root`` with region files of its ground-truth boxes for every split, where
+    ``tools/extract_regions.py --gt-boxes`` writes them (regions/gt_boxes/SPLIT/): random
+    256-d features and 13-column class distributions, as the ViLD-text detector gives."""
+    import json
+
+    from vlkd.vlp.encoders import RegionSet, save_region_file
+    g = torch.Generator().manual_seed(0)
+    for split in ('train', 'val', 'test'):
+        coco = json.loads((shapes_root / 'annotations' / f'instances_{split}.json').read_text())
+        for img in coco['images']:
+            boxes = torch.tensor([[x, y, x + w, y + h] for a in coco['annotations']
+                                  if a['image_id'] == img['id'] for x, y, w, h in [a['bbox']]],
+                                 dtype=torch.float32)
+            save_region_file(shapes_root / 'regions' / 'gt_boxes' / split / f"{img['id']}.npz",
+                             RegionSet(boxes, torch.randn(len(boxes), 256, generator=g),
+                                       torch.randn(len(boxes), 13, generator=g).softmax(-1),
+                                       (img['height'], img['width'])))
+    return shapes_root
+
+
+@pytest.fixture(scope='session')
+def shapes_video_clips_root(tmp_path_factory):
+    """vlkd-shapes-video with 4 train, 2 val, 2 test clips of 8 frames of 32 px."""
+    from vlkd.datasets.shapes_video import generate_shapes_video
+    return generate_shapes_video(tmp_path_factory.mktemp('data') / 'shapes_video', seed=0,
+                                 num_train=4, num_val=2, num_test=2, image_size=32,
+                                 num_frames=8, max_objects=2)
+
+
+@pytest.fixture(scope='session')
 def tiny_teacher_cfg(tmp_path_factory):
     """Config dict of an OpenCLIPTeacher with fixed random weights saved to a local file."""
     from vlkd.vlp.clip_model import build_open_clip_model
@@ -43,22 +74,26 @@ def _one_thread_and_private_home(monkeypatch, tmp_path):
     torch.set_num_threads(threads)
 
 
-def _relocate(node, shapes_root: str, teacher: dict):
-    """Point every shapes path at ``shapes_root`` and every teacher at ``teacher``."""
+def _relocate(node, roots: dict, teacher: dict):
+    """Point every data path at its test root (``roots``: prefix -> directory) and every
+    teacher at ``teacher``."""
     if isinstance(node, dict):
         if node.get('type') in ('VLKDTeacher', 'OpenCLIPTeacher', 'vlkd.VLKDTeacher'):
             return dict(teacher)
-        return type(node)({k: _relocate(v, shapes_root, teacher) for k, v in node.items()})
+        return type(node)({k: _relocate(v, roots, teacher) for k, v in node.items()})
     if isinstance(node, (list, tuple)):
-        return type(node)(_relocate(v, shapes_root, teacher) for v in node)
-    if isinstance(node, str) and node.startswith('data/shapes/'):
-        return shapes_root.rstrip('/') + '/' + node[len('data/shapes/'):]
+        return type(node)(_relocate(v, roots, teacher) for v in node)
+    if isinstance(node, str):
+        for prefix, root in roots.items():
+            if node.startswith(prefix):
+                return root.rstrip('/') + '/' + node[len(prefix):]
     return node
 
 
 @pytest.fixture
-def relocate_config(shapes_root, tiny_teacher_cfg, tmp_path):
-    """Adapt a shipped config to the tiny test data: data paths, teacher, work_dir, workers.
+def relocate_config(shapes_regions_root, shapes_video_clips_root, tiny_teacher_cfg, tmp_path):
+    """Adapt a shipped config to the tiny test data (data/shapes/ with its region files,
+    data/shapes_video/): data paths, teacher, work_dir, workers.
 
     ``relocate_config(cfg, teacher=None)`` returns a new Config; ``teacher`` replaces every
     teacher dict (default: the tiny random OpenCLIP teacher).
@@ -66,7 +101,9 @@ def relocate_config(shapes_root, tiny_teacher_cfg, tmp_path):
     from mmengine.config import Config
 
     def relocate(cfg: Config, teacher: dict = None) -> Config:
-        data = _relocate(cfg.to_dict(), str(shapes_root), teacher or tiny_teacher_cfg)
+        roots = {'data/shapes/': str(shapes_regions_root),
+                 'data/shapes_video/': str(shapes_video_clips_root)}
+        data = _relocate(cfg.to_dict(), roots, teacher or tiny_teacher_cfg)
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if key in data:
                 data[key].update(num_workers=0, persistent_workers=False)

@@ -270,7 +270,8 @@ def test_zero_shot_by_itm_scores_equals_a_loop_over_pairs():
                     expected[i, c] += head(fused.cls)[0, 0] / len(templates)
                 own = backbone.text_encoder.encode([TEXTS[i]])
                 fused = backbone.fusion(own.tokens, own.mask, image.tokens, image.mask)
-            torch.testing.assert_close(samples[i].itm_score, head(fused.cls)[0, 0].sigmoid())
+            torch.testing.assert_close(samples[i].itm_logits, head(fused.cls)[0])
+            assert samples[i].itm_labels.tolist() == [1]
     for sample, row in zip(samples, expected):
         torch.testing.assert_close(sample.pred_score, row, rtol=1e-4, atol=1e-5)
         assert sample.pred_label.item() == row.argmax().item()

@@ -4,7 +4,7 @@ from . import encoders, fusion  # noqa: F401  (registers encoders, fusion module
 from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
 from .momentum import FeatureQueue, MomentumContrastiveLoss, MomentumModel, ramped_alpha
 from .objectives import ImageTextContrastiveLoss
-from . import backbone, tasks  # noqa: F401  (registers backbones and pretraining tasks)
+from . import backbone, data_preprocessors, tasks  # noqa: F401  (registers them)
 from .model import VLPModel
 from .views import VideoBatch
 

@@ -83,8 +83,8 @@ class VLPModel(BaseModel):
         joint_space: name of the task that defines the joint embedding space, if several
             could (default: the only one).
         zero_shot: ``dict(classes=[...], templates='shapes', scorer=None)`` for
-            ``mode='predict'``; ``scorer`` names the task that scores pairs when there is no
-            joint space (default: the only such task).
+            ``mode='predict'``; ``scorer`` names the task that scores image-text pairs or
+            classes when there is no joint space (default: the only such task).
         stage: initial pretraining stage (VLMo; :class:`~vlkd.vlp.fusion.VLMoStageHook`
             switches it during training).
         data_preprocessor: default mmengine's ImgDataPreprocessor with the CLIP mean / std
@@ -169,11 +169,12 @@ class VLPModel(BaseModel):
         zero_shot.setdefault('templates', 'photo')
         scorer = zero_shot.get('scorer')
         if self.joint_space is None or scorer is not None:
-            scorers = [n for n, t in self.tasks.items() if hasattr(t, 'score_pairs')]
+            scorers = [n for n, t in self.tasks.items()
+                       if hasattr(t, 'score_pairs') or hasattr(t, 'class_scores')]
             if scorer is None and not scorers:
                 raise ValueError('zero_shot needs a joint embedding space (a contrastive '
                                  'objective) or an objective that scores image-text pairs '
-                                 '(ITM, PrefixLM).')
+                                 '(ITM, PrefixLM) or classes (grounding).')
             zero_shot['scorer'] = self._pick(scorer, 'zero_shot.scorer', scorers)
         return zero_shot
 
@@ -201,7 +202,8 @@ class VLPModel(BaseModel):
         return PretrainingStep(self._parts(), inputs, tokens, texts,
                                _pair_labels(data_samples, self.steps.device), alpha,
                                self.joint_space,
-                               None if self.momentum is None else self.momentum.module)
+                               None if self.momentum is None else self.momentum.module,
+                               samples=data_samples)
 
     def loss(self, inputs: Visual, data_samples: List[BaseDataElement]) -> Dict[str, Tensor]:
         if self.training and self.momentum is not None:
@@ -279,47 +281,75 @@ class VLPModel(BaseModel):
         return torch.cat(scores).view(batch, count)
 
     def zero_shot_scores(self, inputs: Visual) -> Tensor:
-        """(B, C) class scores: cosine similarity to the class embeddings, or the scorer's
-        pair scores averaged over the templates."""
+        """(B, C) class scores: cosine similarity to the class embeddings, the scorer's
+        class scores (grounding), or its pair scores averaged over the templates."""
         if self.zero_shot is None:
             raise ValueError("mode='predict' classifies by class names: build VLPModel with "
                              "zero_shot=dict(classes=[...], templates='shapes').")
         scorer = self.zero_shot.get('scorer')
         if scorer is None:
             return self.encode_image(inputs) @ self.class_embeddings().T
+        task = self.tasks[scorer]
+        if hasattr(task, 'class_scores'):
+            return task.class_scores(self.backbone, VisualView(self.backbone, inputs),
+                                     self.zero_shot['classes'])
         scores = self.pair_scores(inputs, self._prompts(), scorer)
         return scores.view(len(scores), len(self.zero_shot['classes']), -1).mean(dim=-1)
 
     def predict(self, inputs: Visual, data_samples: Optional[List[BaseDataElement]] = None
                 ) -> List[BaseDataElement]:
-        """Data samples with, where the recipe allows: ``image_embedding`` /
-        ``text_embedding`` (E,) in the joint space, ``itm_score`` (probability that the
-        sample's own image and text match), ``pred_score`` (C,) and ``pred_label``
-        (zero-shot classification by ``zero_shot``)."""
+        """Data samples with what the recipe can give (the fields vlkd's metrics read):
+
+        - joint space: ``image_embedding`` (E,); ``text_embedding`` (E,) of the sample's
+          ``text`` and ``text_embeddings`` (M, E) of all its ``texts`` (retrieval);
+        - an ITM objective: ``itm_logits`` and ``itm_labels``, of the sample's own pair (1)
+          and, if it has a ``negative_text``, of the image with that text (0);
+        - ``zero_shot``: ``pred_score`` (C,) and ``pred_label``.
+        """
         batch = visual_batch_size(inputs)
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in range(batch)]
         has_text = all(isinstance(s.get('text'), str) for s in data_samples)
         if self.joint_space is not None:
-            for sample, embedding in zip(data_samples, self.encode_image(inputs)):
-                sample.image_embedding = embedding
-            if has_text:
-                texts = [s.text for s in data_samples]
-                for sample, embedding in zip(data_samples, self.encode_text(texts)):
-                    sample.text_embedding = embedding
+            self._predict_embeddings(inputs, data_samples, has_text)
         matching = [t for t in self.tasks.values() if isinstance(t, ImageTextMatchingTask)]
         if matching and has_text:
-            image = VisualView(self.backbone, inputs)
-            text = TextView(self.backbone, **self.backbone.tokenize(
-                [s.text for s in data_samples]))
-            probs = matching[0].score_pairs(self.backbone, image, text).sigmoid()
-            for sample, prob in zip(data_samples, probs):
-                sample.itm_score = prob
+            self._predict_matching(matching[0], inputs, data_samples)
         if self.zero_shot is not None:
             for sample, score in zip(data_samples, self.zero_shot_scores(inputs)):
                 sample.pred_score = score
                 sample.pred_label = score.argmax()
         return data_samples
+
+    def _predict_embeddings(self, inputs: Visual, data_samples: List[BaseDataElement],
+                            has_text: bool) -> None:
+        for sample, embedding in zip(data_samples, self.encode_image(inputs)):
+            sample.image_embedding = embedding
+        if has_text:
+            texts = [s.text for s in data_samples]
+            for sample, embedding in zip(data_samples, self.encode_text(texts)):
+                sample.text_embedding = embedding
+        if all(s.get('texts') for s in data_samples):
+            captions = [list(s.texts) for s in data_samples]
+            embeddings = self.encode_text([t for texts in captions for t in texts])
+            for sample, rows in zip(data_samples,
+                                    embeddings.split([len(t) for t in captions])):
+                sample.text_embeddings = rows
+
+    def _predict_matching(self, task: PretrainingTask, inputs: Visual,
+                          data_samples: List[BaseDataElement]) -> None:
+        image = VisualView(self.backbone, inputs)
+        columns = [[s.text] + ([s.negative_text] if 'negative_text' in s else [])
+                   for s in data_samples]
+        texts = [t for row in columns for t in row]
+        index = torch.cat([torch.full((len(row),), i) for i, row in enumerate(columns)])
+        text = TextView(self.backbone, **self.backbone.tokenize(texts))
+        logits = task.score_pairs(self.backbone, image.select(index.to(text.input_ids.device)),
+                                  text)
+        for sample, row, values in zip(data_samples, columns,
+                                       logits.split([len(r) for r in columns])):
+            sample.itm_logits = values
+            sample.itm_labels = torch.tensor([1] + [0] * (len(row) - 1))
 
     def forward(self, inputs: Visual, data_samples: Optional[List[BaseDataElement]] = None,
                 mode: str = 'tensor') -> Union[dict, list, tuple, Tensor]:

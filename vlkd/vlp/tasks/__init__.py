@@ -20,11 +20,13 @@ task                                 objective (recipes)
 :class:`MaskedFeatureClassificationTask` MRC / MRC-KL on fused regions (UNITER)
 :class:`MaskedMultimodalTask`        joint text + patch masking (FLAVA)
 :class:`FrameOrderTask`              FOM on video frames (HERO)
+:class:`RegionGroundingTask`         region-word alignment with a class prompt (GLIP)
 ==================================== ==========================================================
 """
 from .base import MatchingPairs, PretrainingStep, PretrainingTask
 from .contrastive import (FDTContrastTask, ImageTextContrastTask, ImageTextLabelContrastTask,
                           MomentumContrastTask)
+from .grounding import RegionGroundingTask
 from .language import MaskedLanguageTask, PrefixLanguageTask
 from .masked_vision import (MaskedFeatureClassificationTask, MaskedFeatureRegressionTask,
                             MaskedImageTask, MaskedMultimodalTask)
@@ -35,4 +37,5 @@ __all__ = ['PretrainingStep', 'PretrainingTask', 'MatchingPairs', 'ImageTextCont
            'MomentumContrastTask', 'ImageTextLabelContrastTask', 'FDTContrastTask',
            'ImageTextMatchingTask', 'WordRegionAlignmentTask', 'MaskedLanguageTask',
            'PrefixLanguageTask', 'MaskedImageTask', 'MaskedFeatureRegressionTask',
-           'MaskedFeatureClassificationTask', 'MaskedMultimodalTask', 'FrameOrderTask']
+           'MaskedFeatureClassificationTask', 'MaskedMultimodalTask', 'FrameOrderTask',
+           'RegionGroundingTask']

@@ -51,12 +51,13 @@ class PretrainingStep:
         alpha: momentum distillation weight of this step.
         joint_space: name of the task that defines the joint embedding space, if any.
         momentum_parts: the momentum copy of ``parts``, if the model has one.
+        samples: the batch's data samples, for tasks that read more of them.
     """
 
     def __init__(self, parts: nn.Module, visual: Visual, text: Dict[str, Tensor],
                  texts: Sequence[str], labels: Optional[Tensor] = None, alpha: float = 0.0,
                  joint_space: Optional[str] = None,
-                 momentum_parts: Optional[nn.Module] = None):
+                 momentum_parts: Optional[nn.Module] = None, samples: Sequence = ()):
         self.backbone = parts.backbone
         self.tasks = parts.tasks
         self.image = VisualView(self.backbone, visual)
@@ -64,6 +65,7 @@ class PretrainingStep:
         if len(self.image) != len(self.text):
             raise ValueError(f'{len(self.image)} visual inputs but {len(self.text)} captions.')
         self.texts = list(texts)
+        self.samples = list(samples)
         self.labels = labels
         self.alpha = alpha
         self.joint_space = joint_space
@@ -92,7 +94,7 @@ class PretrainingStep:
             self._momentum = PretrainingStep(
                 self._momentum_parts, self.image.inputs,
                 dict(input_ids=self.text.input_ids, attention_mask=self.text.attention_mask),
-                self.texts, self.labels, self.alpha, self.joint_space)
+                self.texts, self.labels, self.alpha, self.joint_space, samples=self.samples)
         return self._momentum
 
     def twin(self, task: 'PretrainingTask') -> 'PretrainingTask':

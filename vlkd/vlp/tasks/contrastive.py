@@ -45,13 +45,21 @@ class ImageTextContrastTask(_JointSpaceTask):
             ``embedding`` (CLIP towers) instead of new projections.
         loss: the contrastive loss, called ``loss(image, text, log_scale)``.
         init_temperature: initial softmax temperature (CLIP: 0.07).
+        text_pool: what the text projection reads: ``'cls'`` (the encoder's summary
+            feature) or ``'mean'`` (the mean of the valid tokens; a freshly initialised
+            post-LayerNorm BERT gives nearly the same [CLS] for every caption, and its mean
+            token starts the alignment sooner).
         weight, stages: see :class:`PretrainingTask`.
     """
 
     def __init__(self, backbone, embed_dim: Optional[int] = None,
                  loss: dict = dict(type='ImageTextContrastiveLoss'),
-                 init_temperature: float = 0.07, weight: float = 1.0, stages=None):
+                 init_temperature: float = 0.07, text_pool: str = 'cls', weight: float = 1.0,
+                 stages=None):
         super().__init__(init_temperature, weight, stages)
+        if text_pool not in ('cls', 'mean'):
+            raise ValueError(f"text_pool must be 'cls' or 'mean', got {text_pool!r}")
+        self.text_pool = text_pool
         self.embed_dim = embed_dim
         self.image_projection = self.text_projection = None
         if embed_dim is not None:
@@ -60,8 +68,12 @@ class ImageTextContrastTask(_JointSpaceTask):
         self.loss = MODELS.build(loss)
 
     @staticmethod
-    def _project(encoded: EncoderOutput, projection: Optional[nn.Linear], what: str) -> Tensor:
+    def _project(encoded: EncoderOutput, projection: Optional[nn.Linear], what: str,
+                 pool: str = 'cls') -> Tensor:
         if projection is not None:
+            if pool == 'mean':
+                weights = encoded.mask.to(encoded.tokens.dtype)[..., None]
+                return projection((encoded.tokens * weights).sum(1) / weights.sum(1))
             return projection(encoded.cls)
         if encoded.embedding is None:
             raise ValueError(f'The {what} encoder gives no projected embedding: set embed_dim '
@@ -74,7 +86,7 @@ class ImageTextContrastTask(_JointSpaceTask):
 
     def embed_text(self, encoded: EncoderOutput) -> Tensor:
         """(B, E) joint-space features of a text encoder output."""
-        return self._project(encoded, self.text_projection, 'text')
+        return self._project(encoded, self.text_projection, 'text', self.text_pool)
 
     def forward(self, step: PretrainingStep) -> Dict[str, Tensor]:
         image, text = step.joint_features()
@@ -98,8 +110,9 @@ class MomentumContrastTask(ImageTextContrastTask):
 
     def __init__(self, backbone, embed_dim: int, queue_size: int = 4096,
                  loss: dict = dict(type='MomentumContrastiveLoss'),
-                 init_temperature: float = 0.07, weight: float = 1.0, stages=None):
-        super().__init__(backbone, embed_dim, loss, init_temperature, weight, stages)
+                 init_temperature: float = 0.07, text_pool: str = 'cls', weight: float = 1.0,
+                 stages=None):
+        super().__init__(backbone, embed_dim, loss, init_temperature, text_pool, weight, stages)
         self.image_queue = FeatureQueue(queue_size, embed_dim)
         self.text_queue = FeatureQueue(queue_size, embed_dim)
 
@@ -124,8 +137,9 @@ class ImageTextLabelContrastTask(ImageTextContrastTask):
 
     def __init__(self, backbone, embed_dim: Optional[int] = None,
                  loss: dict = dict(type='ImageTextLabelContrastiveLoss'),
-                 init_temperature: float = 0.07, weight: float = 1.0, stages=None):
-        super().__init__(backbone, embed_dim, loss, init_temperature, weight, stages)
+                 init_temperature: float = 0.07, text_pool: str = 'cls', weight: float = 1.0,
+                 stages=None):
+        super().__init__(backbone, embed_dim, loss, init_temperature, text_pool, weight, stages)
 
     def forward(self, step: PretrainingStep) -> Dict[str, Tensor]:
         image, text = step.joint_features()
