@@ -10,21 +10,7 @@ import torch
 from torch import Tensor
 
 from vlkd.teachers import build_teacher
-
-
-def check_class_names(names: Sequence[str], what: str = 'class list') -> list:
-    """Return ``names`` as a list after rejecting empty, blank or duplicated names."""
-    names = list(names)
-    if not names:
-        raise ValueError(f'The {what} is empty: give at least one class name.')
-    for i, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f'The {what} has an empty name at position {i}: {names!r}')
-    seen = set()
-    dups = [n for n in names if n in seen or seen.add(n)]
-    if dups:
-        raise ValueError(f'The {what} repeats {sorted(set(dups))}: each class must appear once.')
-    return names
+from vlkd.teachers.class_names import check_class_names
 
 
 class TextVocabulary:
