@@ -9,15 +9,19 @@
 #    ITM classifies the fused [CLS]; each image gets a hard negative caption (and each
 #    caption a hard negative image) drawn from the softmax of the ITC similarities.
 # 3. MLM: 15% of the caption tokens masked, predicted through the fusion from the image.
-# Momentum distillation: an EMA copy (m = 0.995) gives soft targets for ITC and MLM, mixed
-# in with alpha = 0.4, ramped up over the first 200 steps.
+# Momentum distillation: an EMA copy of the model gives soft targets for ITC and MLM, mixed
+# in with alpha = 0.4, ramped up over the first 100 steps. ALBEF's m = 0.995 suits its
+# hundreds of thousands of steps; in a few hundred the copy would stay near the random
+# initialisation, so m = 0.95 here (it follows the model with a lag of about 20 steps).
+# The text side of ITC reads the mean of the caption tokens (a freshly initialised BERT's
+# [CLS] is nearly the same for every caption: the alignment starts later from it).
 # The unimodal towers and the ITC projections form the joint space: zero-shot validation
 # here, and `dict(type='VLKDTeacher', checkpoint='work_dirs/albef_shapes_tiny')` teaches a
 # ViLD student with them.
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/shapes_image_text.py']
 custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
 
-max_iters = 500
+max_iters = 200
 width = 128
 
 model = dict(
@@ -29,14 +33,17 @@ model = dict(
     text_encoder=dict(
         type='BertTextEncoder', max_length=24,
         bert_cfg=dict(hidden_size=width, num_hidden_layers=2, num_attention_heads=4,
-                      intermediate_size=4 * width)),
+                      intermediate_size=4 * width, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0)),
     fusion=dict(type='CrossAttentionFusion', width=width, depth=2, num_heads=4),
     objectives=dict(
-        itc=dict(type='MomentumContrastTask', embed_dim=128, queue_size=1024,
+        # a small queue: with 12 classes most queued captions of a crop's class are false
+        # negatives
+        itc=dict(type='MomentumContrastTask', embed_dim=128, queue_size=256, text_pool='mean',
                  loss=dict(type='MomentumContrastiveLoss')),
         itm=dict(type='ImageTextMatchingTask', hard_negatives=True),
         mlm=dict(type='MaskedLanguageTask', mask_prob=0.15, distill=True)),
-    momentum=dict(momentum=0.995, alpha=0.4, ramp_iters=200),
+    momentum=dict(momentum=0.95, alpha=0.4, ramp_iters=100),
     zero_shot=dict(classes={{_base_.classes}}, templates='shapes'))
 
 # tools/test.py: retrieval (joint space) and ITM accuracy (fused pairs) on the 200 val scenes

@@ -14,7 +14,7 @@
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/shapes_image_text.py']
 custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
 
-max_iters = 500
+max_iters = 200
 width = 128
 
 model = dict(
@@ -30,7 +30,7 @@ model = dict(
                       attention_probs_dropout_prob=0.0)),
     fusion=dict(type='SingleStreamFusion', width=width, depth=2, num_heads=4),
     objectives=dict(
-        itc=dict(type='ImageTextContrastTask', embed_dim=128,
+        itc=dict(type='ImageTextContrastTask', embed_dim=128, text_pool='mean',
                  loss=dict(type='ImageTextContrastiveLoss', label_smoothing=0.1)),
         mim=dict(type='MaskedImageTask', mask_ratio=0.4, weight=0.5),
         mlm=dict(type='MaskedLanguageTask', mask_prob=0.15, with_image=False, weight=0.5),

@@ -2,15 +2,15 @@
 #   python tools/make_shapes_video.py --out data/shapes_video
 #   python tools/train.py configs/pretrain/hero_shapes_video_tiny.py
 #
-# Each clip: 8 frames (32 px) encoded one by one by a 2-layer ViT; the frame [CLS] features
-# get temporal position embeddings (frame tokens). A 2-layer BERT-style encoder reads the
+# Each clip: 8 frames (32 px) encoded one by one by a ResNet-18 (HERO reads per-frame CNN
+# features); the frame features get temporal position embeddings (frame tokens). A 2-layer BERT-style encoder reads the
 # motion caption ("a red star moves to the left and a blue circle falls"); a 3-layer
 # single-stream transformer fuses caption and frame tokens.
 # - FOM: 15% of a clip's frames (at least 2) are shuffled before the temporal positions;
 #   each shuffled frame's original position is classified from its fused output.
 # - MLM: 15% of the caption tokens masked, predicted from the clip and the rest.
 # - video-text contrast (HERO's global video-subtitle matching as InfoNCE) between the mean
-#   frame token and the caption [CLS]: the joint space for video <-> text retrieval.
+#   frame token and the mean caption token: the joint space for video <-> text retrieval.
 # Motion words ("left", "rises", "spins") can only be predicted from the frame order, which
 # is what FOM trains.
 _base_ = ['../_base_/default_runtime.py']
@@ -19,17 +19,15 @@ custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_import
 data_root = 'data/shapes_video/'
 frame_size = 32
 num_frames = 8
-max_iters = 500
+max_iters = 200
 width = 128
 
 model = dict(
     type='VLPModel',
     image_encoder=dict(
         type='FrameSequenceEncoder', out_dim=width, max_frames=num_frames, min_frames=2,
-        image_encoder=dict(
-            type='ViTPatchEncoder',
-            vision_cfg=dict(image_size=frame_size, patch_size=8, width=width, layers=2,
-                            head_width=32))),
+        image_encoder=dict(type='CNNGridEncoder', backbone='resnet18', out_dim=width,
+                           image_size=frame_size)),
     text_encoder=dict(
         type='BertTextEncoder', max_length=32,
         bert_cfg=dict(hidden_size=width, num_hidden_layers=2, num_attention_heads=4,
@@ -39,7 +37,7 @@ model = dict(
     objectives=dict(
         fom=dict(type='FrameOrderTask', shuffle_ratio=0.15),
         mlm=dict(type='MaskedLanguageTask', mask_prob=0.15),
-        vtc=dict(type='ImageTextContrastTask', embed_dim=128)),
+        vtc=dict(type='ImageTextContrastTask', embed_dim=128, text_pool='mean')),
     data_preprocessor=dict(type='VideoDataPreprocessor'))
 
 train_pipeline = [

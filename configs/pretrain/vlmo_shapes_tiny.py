@@ -8,15 +8,15 @@
 # retrieval), image + caption through the language / vision experts below and the
 # vision-language expert on top (fusion encoder: ITM, MLM).
 # Stages, switched by VLMoStageHook (trained parameters, objectives):
-#   iterations   0-99   image       attention, V-FFN, image embeddings    MIM on the images
-#   iterations 100-199  text        L-FFN, text embeddings                MLM on the captions
-#   iterations 200-     image_text  everything                            ITC, ITM-hard, MLM
+#   iterations   0-49   image       attention, V-FFN, image embeddings    MIM on the images
+#   iterations  50-99   text        L-FFN, text embeddings                MLM on the captions
+#   iterations 100-     image_text  everything                            ITC, ITM-hard, MLM
 # The dual-encoder mode teaches a ViLD student: dict(type='VLKDTeacher',
 # checkpoint='work_dirs/vlmo_shapes_tiny').
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/shapes_image_text.py']
 custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
 
-max_iters = 500
+max_iters = 250
 width = 128
 
 model = dict(
@@ -37,7 +37,7 @@ model = dict(
     zero_shot=dict(classes={{_base_.classes}}, templates='shapes'))
 
 custom_hooks = [dict(type='VLMoStageHook',
-                     stages=[(0, 'image'), (100, 'text'), (200, 'image_text')])]
+                     stages=[(0, 'image'), (50, 'text'), (100, 'image_text')])]
 # under DDP: frozen parameters and idle experts get no gradient in a stage
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
 
