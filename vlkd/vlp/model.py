@@ -269,8 +269,7 @@ class VLPModel(BaseModel):
         task = self.tasks[scorer]
         image = VisualView(self.backbone, inputs)
         text = TextView(self.backbone, **self.backbone.tokenize(texts))
-        image.encoded  # noqa: B018  (encode each input once, select rows afterwards)
-        text.encoded  # noqa: B018
+        image.encoded, text.encoded  # noqa: B018  (each input encoded once, rows selected)
         batch, count = len(image), len(text)
         device = text.input_ids.device
         image_index = torch.arange(batch, device=device).repeat_interleave(count)

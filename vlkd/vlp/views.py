@@ -130,22 +130,5 @@ class TextView:
         return TextView(self.backbone, input_ids, self.attention_mask)
 
 
-def expand_rows(view, count: int):
-    """Each row of a view repeated ``count`` times in a row (rows 0,0,..,1,1,..)."""
-    index = torch.arange(len(view), device=_device(view)).repeat_interleave(count)
-    return view.select(index)
-
-
-def _device(view) -> torch.device:
-    if isinstance(view, TextView):
-        return view.input_ids.device
-    inputs = view.inputs
-    if isinstance(inputs, RegionBatch):
-        return inputs.features.device
-    if isinstance(inputs, VideoBatch):
-        return inputs.frames.device
-    return inputs.device
-
-
 __all__ = ['VideoBatch', 'VisualView', 'TextView', 'select_visual', 'select_output',
-           'visual_batch_size', 'expand_rows']
+           'visual_batch_size']
