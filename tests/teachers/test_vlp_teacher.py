@@ -2,6 +2,7 @@
 embeddings of the same pixels and texts; recipes without a joint space are refused."""
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -68,3 +69,47 @@ def test_recipes_without_a_joint_space_or_pixels_are_refused(tmp_path):
     save(regions, tmp_path / 'regions.pth')
     with pytest.raises(ValueError, match='regions or video, not pixels'):
         VLKDTeacher(str(tmp_path / 'regions.pth'))
+
+
+def test_dense_embeddings_are_patch_tokens_through_the_joint_projection(tmp_path):
+    model = save(ALBEF, tmp_path / 'albef.pth')
+    teacher = VLKDTeacher(str(tmp_path / 'albef.pth'))
+    rgb = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=list(rgb.flip(1))), False)
+        tokens = model.backbone.encode_image(data['inputs']).tokens  # (2, 1 + 16, 32)
+        projected = model.tasks['itc'].image_projection(tokens[:, 1:])
+    expected = F.normalize(projected, dim=-1).transpose(1, 2).reshape(2, 16, 4, 4)
+    dense = teacher.encode_dense(rgb.float())
+    torch.testing.assert_close(dense, expected)
+    # the tower takes 32 px only: other sizes are resized to it
+    assert teacher.encode_dense(rgb.float(), size=64).shape == (2, 16, 4, 4)
+    with pytest.raises(ValueError, match='no attention keys'):
+        teacher.encode_dense(rgb.float(), return_keys=True)
+
+
+def test_dense_grid_tokens_of_a_cnn_tower(tmp_path):
+    cnn = dict(type='VLPModel', text_encoder=BERT,
+               image_encoder=dict(type='CNNGridEncoder', backbone='resnet18', out_dim=32,
+                                  image_size=64),
+               objectives=dict(itc=dict(type='ImageTextContrastTask', embed_dim=16)))
+    model = save(cnn, tmp_path / 'cnn.pth')
+    teacher = VLKDTeacher(str(tmp_path / 'cnn.pth'))
+    rgb = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=list(rgb.flip(1))), False)
+        tokens = model.backbone.encode_image(data['inputs']).tokens  # (1, 2 * 2, 32)
+        projected = model.tasks['itc'].image_projection(tokens)
+    dense = teacher.encode_dense(rgb.float())
+    assert dense.shape == (1, 16, 2, 2)
+    torch.testing.assert_close(dense[0, :, 1, 0], F.normalize(projected[0, 2], dim=0))
+
+
+def test_recipes_without_a_patch_projection_have_no_dense_embeddings(tmp_path):
+    fdt = dict(type='VLPModel', image_encoder=VIT, text_encoder=BERT,
+               objectives=dict(fdt=dict(type='FDTContrastTask', num_tokens=8, token_dim=16)))
+    save(fdt, tmp_path / 'fdt.pth')
+    teacher = VLKDTeacher(str(tmp_path / 'fdt.pth'))
+    assert teacher.encode_image(torch.zeros(1, 3, 32, 32)).shape == (1, 16)
+    with pytest.raises(ValueError, match='FDTContrastTask joint space .* no projection'):
+        teacher.encode_dense(torch.zeros(1, 3, 32, 32))

@@ -1,18 +1,44 @@
 """The Teacher interface: frozen image and text towers that students ask for embeddings.
 
 Students call only these methods, never open_clip or transformers directly, so any
-vision-language model behind an adapter can teach any student:
+vision-language model behind an adapter can teach any student. Images are float RGB in
+0..255, (B, 3, H, W); resizing and the tower's mean / std normalisation happen inside. All
+embeddings are L2-normalised (per row, or per location for dense maps), computed without
+gradient, in eval mode, on the device of the teacher (``teacher.to(device)``).
 
-- ``encode_text(texts)`` (N, D); ``encode_image(images)`` (B, D) for images of any size;
-- ``encode_regions(images, boxes, scales)``: one (Ni, D) per image, from box crops;
-- ``encode_class_names(names, templates)`` (C, D): prompt-ensembled, cached on disk.
-
-All outputs are L2-normalised, computed without gradient, in eval mode, on the device of
-the teacher. Images are float RGB in 0..255, (B, 3, H, W); resizing to the tower's input
-size and its mean / std normalisation happen inside.
+Text
+    ``encode_text(texts) -> (N, D)``
+    ``encode_class_names(names, templates=None) -> (C, D)``: prompt-ensembled (mean of the
+    normalised template embeddings, normalised), cached on disk by teacher fingerprint.
+    ``load_class_embeddings(path, classes=None) -> (C, D)``: a class-embedding file
+    (:mod:`.embedding_file`) checked against this teacher (dimension, fingerprint) and
+    against ``classes`` (rows returned in that order); a mismatch is a
+    :class:`~vlkd.teachers.embedding_file.ClassEmbeddingFileError` naming it.
+Images and regions
+    ``encode_image(images) -> (B, D)``: images of any size, resized to the tower's input.
+    ``encode_regions(images, boxes, scales=(1.0,)) -> [(Ni, D)]``: box crops (RoIAlign
+    to the tower's input), one embedding per box; ``scales`` enlarge the boxes and the
+    embeddings of the scales are summed and normalised (ViLD: 1.0 and 1.5).
+    ``encode_regions_dense(images, boxes, scales=(1.0,), size=None) -> [(Ni, D)]``: the
+    fast path: each box's mean over the dense map (RoIAlign, one bin), normalised.
+Dense
+    ``encode_dense(images, size=None, return_keys=False) -> (B, D, h, w)``, or
+    ``(embeddings, keys (B, K, h, w))``: per-location embeddings (MaskCLIP for CLIP ViTs
+    and ResNets, see :mod:`.dense`; patch / grid tokens through the joint-space projection
+    for vlkd VLP recipes). ``size`` (int or (H, W)) is the input size in px, default the
+    images' own; it is rounded to what the tower takes (multiples of its stride; VLP
+    recipes: their fixed input size). A teacher without a dense recipe raises ValueError.
+    ``dense_scores(images, class_embeddings, prompt_denoising=None, key_smoothing=None,
+    logit_scale=100.0, size=None) -> (B, C, h, w)``: cosine similarities to the classes,
+    with MaskCLIP's optional refinements (thresholds; :mod:`.dense_scores`).
+Identity and construction
+    ``fingerprint``: sha256 of adapter identity, preprocessing and weights (cache keys).
+    ``image_size``, ``embed_dim``, ``templates``: the tower's input side, D, the default
+    templates. ``Teacher.from_zoo(name, ...)``: the teacher of a model-zoo entry, downloaded
+    and verified (:mod:`.zoo_teacher`). ``build_teacher(cfg)``: from a config dict.
 """
 import hashlib
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +46,10 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from vlkd.registry import MODELS
+from .class_names import check_class_names
+from .dense import DenseFeatures
+from . import dense_scores as refinements
+from .embedding_file import load_class_embeddings
 from .templates import Templates, prompt_ensemble, resolve_templates
 from .text_cache import TextEmbeddingCache
 
@@ -28,7 +58,9 @@ class Teacher(nn.Module):
     """Base class of teacher adapters.
 
     Adapters call ``super().__init__(...)``, register their model, call :meth:`freeze`,
-    and implement :meth:`_text_features`, :meth:`_image_features` and :meth:`_identity`.
+    and implement :meth:`_text_features`, :meth:`_image_features` and :meth:`_identity`;
+    adapters with dense embeddings also :meth:`_dense_input_size` and
+    :meth:`_dense_features`.
 
     Args:
         image_size: input side (px) of the image tower.
@@ -67,6 +99,17 @@ class Teacher(nn.Module):
     def _identity(self) -> str:
         """What, besides the weights, defines the embeddings (adapter, architecture,
         tokenizer); part of the fingerprint."""
+        raise NotImplementedError
+
+    def _dense_input_size(self, height: int, width: int) -> Tuple[int, int]:
+        """The input size (H, W) in px the dense path uses for a requested size."""
+        raise ValueError(f'{type(self).__name__} has no dense embeddings: encode_dense '
+                         'supports CLIP ViT and ResNet towers (open_clip, transformers, vlkd '
+                         'CLIP checkpoints) and vlkd VLP recipes with a patch projection.')
+
+    def _dense_features(self, pixels: Tensor) -> DenseFeatures:
+        """Dense embeddings (and keys) of normalised pixels (B, 3, H, W) of a size
+        returned by :meth:`_dense_input_size`."""
         raise NotImplementedError
 
     # -- frozen, eval-only module ------------------------------------------------------
@@ -129,20 +172,7 @@ class Teacher(nn.Module):
                 are summed and normalised again (ViLD: 1.0 and 1.5).
         """
         images = self._check_images(images)
-        if len(boxes) != images.shape[0]:
-            raise ValueError(f'encode_regions got {images.shape[0]} images but '
-                             f'{len(boxes)} box tensors: give one (Ni, 4) tensor per image.')
-        if not scales or any(s <= 0 for s in scales):
-            raise ValueError(f'scales must be positive numbers, got {scales!r}')
-        rois = []
-        for index, image_boxes in enumerate(boxes):
-            image_boxes = torch.as_tensor(image_boxes, dtype=images.dtype, device=self.device)
-            if image_boxes.dim() != 2 or image_boxes.shape[1] != 4:
-                raise ValueError(f'boxes[{index}] must be (N, 4) x1 y1 x2 y2, got shape '
-                                 f'{tuple(image_boxes.shape)}')
-            rois.append(torch.cat([image_boxes.new_full((len(image_boxes), 1), index),
-                                   image_boxes], dim=1))
-        rois = torch.cat(rois)
+        rois = self._rois(images, boxes, scales)
         summed = images.new_zeros(len(rois), self.embed_dim)
         for scale in scales:
             scaled = torch.cat([rois[:, :1], _scale_boxes(rois[:, 1:], scale)], dim=1)
@@ -154,14 +184,89 @@ class Teacher(nn.Module):
         return list(F.normalize(summed, dim=-1).split([len(b) for b in boxes]))
 
     @torch.no_grad()
+    def encode_dense(self, images: Tensor, size: Union[None, int, Sequence[int]] = None,
+                     return_keys: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """Per-location embeddings (B, D, h, w) of float RGB images (B, 3, H, W) in 0..255,
+        L2-normalised at every location; with ``return_keys`` also the keys (B, K, h, w) of
+        the last attention (for :func:`~vlkd.teachers.dense_scores.key_smoothing`).
+
+        Args:
+            size: input side (int) or (H, W) in px the images are resized to; None keeps
+                their size. Rounded to the tower's stride (or its fixed input size).
+        """
+        images = self._check_images(images)
+        requested = tuple(images.shape[-2:]) if size is None else _pair(size)
+        height, width = self._dense_input_size(*requested)
+        if tuple(images.shape[-2:]) != (height, width):
+            images = F.interpolate(images, size=(height, width), mode='bilinear',
+                                   align_corners=False, antialias=True)
+        embeddings, keys = [], []
+        for chunk in images.split(self.region_batch_size):
+            features = self._dense_features((chunk - self.pixel_mean) / self.pixel_std)
+            embeddings.append(F.normalize(features.embeddings.float(), dim=1))
+            if return_keys:
+                if features.keys is None:
+                    raise ValueError(f'{type(self).__name__} has no attention keys for key '
+                                     'smoothing.')
+                keys.append(features.keys.float())
+        if return_keys:
+            return torch.cat(embeddings), torch.cat(keys)
+        return torch.cat(embeddings)
+
+    @torch.no_grad()
+    def encode_regions_dense(self, images: Tensor, boxes: Sequence[Tensor],
+                             scales: Sequence[float] = (1.0,),
+                             size: Union[None, int, Sequence[int]] = None) -> List[Tensor]:
+        """L2-normalised region embeddings pooled from :meth:`encode_dense`, one (Ni, D)
+        tensor per image: ViLD's fast alternative to :meth:`encode_regions`'s crops.
+
+        Each box's embedding is the mean of the dense map over the box: RoIAlign with one
+        output bin and adaptive sampling, i.e. one bilinear sample per covered cell (a box
+        on cell borders averages exactly its cells). ``boxes`` and ``scales`` as in
+        :meth:`encode_regions`; ``size`` as in :meth:`encode_dense`.
+        """
+        images = self._check_images(images)
+        rois = self._rois(images, boxes, scales)
+        dense = self.encode_dense(images, size)
+        # boxes from image pixels to dense-map cells (the map covers the whole image)
+        cell = rois.new_tensor([dense.shape[-1] / images.shape[-1],
+                                dense.shape[-2] / images.shape[-2]]).repeat(2)
+        summed = dense.new_zeros(len(rois), self.embed_dim)
+        for scale in scales:
+            scaled = torch.cat([rois[:, :1], _scale_boxes(rois[:, 1:], scale) * cell], dim=1)
+            pooled = roi_align(dense, scaled, output_size=1, spatial_scale=1.0,
+                               sampling_ratio=-1, aligned=True)
+            summed += F.normalize(pooled.flatten(1), dim=-1)
+        return list(F.normalize(summed, dim=-1).split([len(b) for b in boxes]))
+
+    @torch.no_grad()
+    def dense_scores(self, images: Tensor, class_embeddings: Tensor,
+                     prompt_denoising: Optional[float] = None,
+                     key_smoothing: Optional[float] = None, logit_scale: float = 100.0,
+                     size: Union[None, int, Sequence[int]] = None) -> Tensor:
+        """Zero-shot dense class scores (B, C, h, w): cosine similarities of
+        :meth:`encode_dense` to ``class_embeddings`` (C, D), refined as MaskCLIP does when
+        thresholds are given (see :mod:`.dense_scores`): ``prompt_denoising`` sets the
+        classes absent from an image to -100; ``key_smoothing`` returns class
+        probabilities (softmax of ``logit_scale * scores``) smoothed over similar keys."""
+        if key_smoothing is not None:
+            dense, keys = self.encode_dense(images, size, return_keys=True)
+        else:
+            dense = self.encode_dense(images, size)
+        scores = refinements.dense_class_scores(dense, class_embeddings.to(dense.device))
+        if prompt_denoising is not None:
+            scores = refinements.prompt_denoising(scores, prompt_denoising, logit_scale)
+        if key_smoothing is not None:
+            scores = refinements.key_smoothing(scores, keys, key_smoothing, logit_scale)
+        return scores
+
+    @torch.no_grad()
     def encode_class_names(self, names: Sequence[str],
                            templates: Optional[Templates] = None) -> Tensor:
         """Prompt-ensembled class embeddings (C, D): per name, the mean of the normalised
         embeddings of its templates, normalised again. ``templates``: a set name, a list,
         or None for the teacher's default. Cached on disk (see :mod:`.text_cache`)."""
-        names = list(names)
-        if not names or not all(isinstance(n, str) and n.strip() for n in names):
-            raise ValueError(f'encode_class_names needs non-empty class names, got {names!r}')
+        names = check_class_names(names, 'class list of encode_class_names')
         templates = self.templates if templates is None else resolve_templates(templates)
         cache = TextEmbeddingCache()
         key = cache.key(self.fingerprint, names, templates)
@@ -171,7 +276,42 @@ class Teacher(nn.Module):
             cache.save(key, embeddings)
         return embeddings.to(self.device)
 
+    def load_class_embeddings(self, path, classes: Optional[Sequence[str]] = None) -> Tensor:
+        """Class embeddings (C, D) from a class-embedding file made with this teacher
+        (``tools/embed_text.py``), on the teacher's device; rows in the order of
+        ``classes`` if given. Raises ClassEmbeddingFileError when the file was made by
+        another teacher, has another dimension, or holds other classes than ``classes``."""
+        stored = load_class_embeddings(path, classes=classes, embed_dim=self.embed_dim,
+                                       teacher_fingerprint=self.fingerprint)
+        return stored['embeddings'].to(self.device)
+
+    @classmethod
+    def from_zoo(cls, name: str, **kwargs) -> 'Teacher':
+        """The teacher of model-zoo entry ``name`` (or ``zoo://name``): its file is
+        downloaded if needed and checked against the manifest's sha256, then built as its
+        ``load`` entry says; see :func:`vlkd.teachers.zoo_teacher.teacher_from_zoo` for the
+        keyword arguments."""
+        from .zoo_teacher import teacher_from_zoo  # the zoo loaders import the adapters
+        return teacher_from_zoo(name, **kwargs)
+
     # -- helpers -----------------------------------------------------------------------
+    def _rois(self, images: Tensor, boxes: Sequence[Tensor], scales: Sequence[float]) -> Tensor:
+        """(N, 5) RoIAlign boxes: image index, x1 y1 x2 y2, of every image's boxes."""
+        if len(boxes) != images.shape[0]:
+            raise ValueError(f'{images.shape[0]} images but {len(boxes)} box tensors: give '
+                             'one (Ni, 4) tensor per image.')
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError(f'scales must be positive numbers, got {scales!r}')
+        rois = []
+        for index, image_boxes in enumerate(boxes):
+            image_boxes = torch.as_tensor(image_boxes, dtype=images.dtype, device=self.device)
+            if image_boxes.dim() != 2 or image_boxes.shape[1] != 4:
+                raise ValueError(f'boxes[{index}] must be (N, 4) x1 y1 x2 y2, got shape '
+                                 f'{tuple(image_boxes.shape)}')
+            rois.append(torch.cat([image_boxes.new_full((len(image_boxes), 1), index),
+                                   image_boxes], dim=1))
+        return torch.cat(rois)
+
     def _check_images(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images)
@@ -182,6 +322,19 @@ class Teacher(nn.Module):
         """Normalised embeddings (B, D) of 0..255 RGB pixels (B, 3, S, S)."""
         features = self._image_features((pixels - self.pixel_mean) / self.pixel_std)
         return F.normalize(features.float(), dim=-1)
+
+
+def _pair(size) -> Tuple[int, int]:
+    """(H, W) from an int or a pair of positive ints."""
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ValueError(f'size must be a positive int or (H, W), got {size!r}')
+    return pair
+
+
+def stride_multiple(height: int, width: int, stride: int) -> Tuple[int, int]:
+    """(H, W) rounded to the nearest multiples of ``stride`` (at least one stride)."""
+    return tuple(max(stride, int(round(side / stride)) * stride) for side in (height, width))
 
 
 def _scale_boxes(boxes: Tensor, scale: float) -> Tensor:

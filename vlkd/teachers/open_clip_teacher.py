@@ -6,7 +6,7 @@ Weights only ever come from a local file: a ``pretrained`` tag such as 'openai' 
 import json
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import open_clip
 import torch
@@ -16,13 +16,15 @@ from torch import Tensor, nn
 from vlkd.registry import MODELS
 from vlkd.vlp.clip_model import (CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, build_open_clip_model,
                                  build_tokenizer, tower_image_size)
-from .base import Teacher
+from .base import Teacher, stride_multiple
+from .dense import DenseFeatures, open_clip_dense_recipe
 from .templates import Templates
 
 
 class OpenCLIPModelTeacher(Teacher):
     """A teacher around an already built open_clip model (``encode_image`` /
     ``encode_text`` on token ids) and its tokenizer; the adapters below build them.
+    Dense embeddings: MaskCLIP on ViT and ResNet towers (:mod:`.dense`).
 
     Args:
         model: the open_clip model (CLIP or CustomTextCLIP), frozen here.
@@ -54,6 +56,14 @@ class OpenCLIPModelTeacher(Teacher):
 
     def _identity(self) -> str:
         return self._identity_text
+
+    def _dense_input_size(self, height: int, width: int) -> Tuple[int, int]:
+        stride, _ = open_clip_dense_recipe(self.model.visual)
+        return stride_multiple(height, width, stride)
+
+    def _dense_features(self, pixels: Tensor) -> DenseFeatures:
+        _, dense = open_clip_dense_recipe(self.model.visual)
+        return dense(pixels)
 
 
 def _pixel_stats(model: nn.Module):

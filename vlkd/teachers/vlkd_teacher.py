@@ -11,10 +11,15 @@ checkpoint=...)``. :func:`VLKDTeacher` returns the adapter of the pretrainer it 
   ITC, ALBEF's unimodal towers and projections, VLMo in dual-encoder mode, FDT, UniCL).
   Recipes without one (ViLT, UNITER, SimVLM, ...: they only score fused pairs) or without a
   pixel image tower (regions, video) are refused with the reason.
+
+Dense embeddings: CLIP checkpoints use MaskCLIP on their open_clip tower; VLP recipes put
+their patch (or grid) tokens through the joint space's image projection (FDT's token
+mixtures have no per-location form and are refused).
 """
 import json
+import math
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 import torch
 from mmengine.config import Config
@@ -22,7 +27,10 @@ from torch import Tensor, nn
 
 from vlkd.checkpoint import resolve_checkpoint
 from vlkd.registry import MODELS
+from vlkd.vlp.encoders import ViTPatchEncoder
+from vlkd.vlp.tasks.contrastive import ImageTextContrastTask
 from .base import Teacher
+from .dense import DenseFeatures
 from .open_clip_teacher import OpenCLIPModelTeacher
 from .templates import Templates
 
@@ -116,6 +124,34 @@ class VLPCheckpointTeacher(Teacher):
 
     def _identity(self) -> str:
         return self._identity_text
+
+    def _dense_input_size(self, height: int, width: int) -> Tuple[int, int]:
+        self._patch_projection()  # refuse recipes without one before any work
+        return self.image_size, self.image_size
+
+    def _dense_features(self, pixels: Tensor) -> DenseFeatures:
+        backbone = self.model.backbone
+        count = backbone.unit_valid_mask(pixels).shape[1]  # patches / grid cells: last tokens
+        side = math.isqrt(count)
+        if side * side != count:
+            raise ValueError(f'The image tower gives {count} patch tokens, not a square grid.')
+        tokens = self._patch_projection()(backbone.encode_image(pixels).tokens[:, -count:])
+        return DenseFeatures(tokens.transpose(1, 2).reshape(len(pixels), -1, side, side))
+
+    def _patch_projection(self) -> Callable[[Tensor], Tensor]:
+        """The joint space's image projection, applied to every patch token."""
+        task = self.model.tasks[self.model.joint_space]
+        if isinstance(task, ImageTextContrastTask):
+            if task.image_projection is not None:
+                return task.image_projection
+            encoder = getattr(self.model.backbone, 'image_encoder', None)
+            if isinstance(encoder, ViTPatchEncoder) and encoder.embed_dim is not None:
+                return lambda tokens: tokens @ encoder.vit.proj  # the CLIP tower's own
+        raise ValueError(
+            f'The {type(task).__name__} joint space of {self.checkpoint_path} has no '
+            'projection that applies to single patch tokens, so it gives no dense '
+            'embeddings. Dense teachers: CLIP-style contrastive recipes (ImageTextContrastTask '
+            'and its ALBEF / UniCL variants) and CLIP checkpoints.')
 
 
 # the adapter of each pretrainer type a vlkd checkpoint can hold
