@@ -11,6 +11,7 @@ from .video_text import (LoadVideoFrames, PackVideoTextInputs, ResizeFrames,  # 
 from .region_text import LoadRegionFile, PackRegionTextInputs, RegionTextDataset  # noqa: F401
 from .collate import region_text_collate, video_text_collate  # noqa: F401
 from .linear_probe import LinearProbeDataset  # noqa: F401
+from .ov_detection import OVCocoDataset, OVLVISV1Dataset  # noqa: F401
 from .seg_loading import LoadSegAnnotations, SegAnnotationError  # noqa: F401
 from .seg_base import OpenVocabSegDataset  # noqa: F401
 from .seg_shapes import ShapesZeroShotSegDataset  # noqa: F401
