@@ -2,6 +2,8 @@
 
 Weights only ever come from a local file: a ``pretrained`` tag such as 'openai' or
 'laion2b_s34b_b79k' is refused with the instruction to download the file and pass its path.
+OpenAI's own CLIP files are TorchScript archives, which ``torch.load(weights_only=True)``
+refuses: :class:`OpenAICLIPTeacher` reads them with ``open_clip.load_openai_model``.
 """
 import json
 import logging
@@ -88,6 +90,63 @@ def _check_local_weights(pretrained: str, model_name: Optional[str]) -> Path:
     raise FileNotFoundError(
         f'pretrained={pretrained!r}: no such file. Pass the local path of an open_clip '
         'weights file (.bin, .pt, .pth or .safetensors); vlkd never downloads weights.')
+
+
+def _check_architecture(model: nn.Module, model_name: str, path: Path) -> None:
+    """Raise if ``model`` (loaded from ``path``) does not have the parameter shapes of the
+    open_clip architecture ``model_name``."""
+    if model_name not in open_clip.list_models():
+        raise ValueError(f'{model_name!r} is not a built-in open_clip architecture (see '
+                         'open_clip.list_models()).')
+    with torch.device('meta'):  # shapes only, no memory
+        reference = build_open_clip_model(model_cfg=open_clip.get_model_config(model_name))
+    expected = {key: tuple(value.shape) for key, value in reference.state_dict().items()}
+    found = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    differing = sorted(key for key in expected.keys() | found.keys()
+                       if expected.get(key) != found.get(key))
+    if differing:
+        key = differing[0]
+        raise ValueError(f'{path} is not a {model_name} model: {len(differing)} weights '
+                         f'differ, e.g. {key} has shape {found.get(key)} in the file and '
+                         f'{expected.get(key)} in {model_name}.')
+
+
+@MODELS.register_module()
+class OpenAICLIPTeacher(OpenCLIPModelTeacher):
+    """One of OpenAI's CLIP files (a TorchScript archive such as ``ViT-B-32.pt``, or a
+    plain state dict with OpenAI's keys) as a teacher.
+
+    ``open_clip.load_openai_model`` reads the archive's weights (TorchScript loading runs no
+    Python pickle) and rebuilds the architecture from their shapes as an open_clip CLIP
+    with QuickGELU, in float32. Check a downloaded file's sha256 before loading it; the
+    model zoo does (``Teacher.from_zoo('clip-vit-b-32-openai')``).
+
+    Args:
+        archive: local path of the file.
+        model_name: optional open_clip architecture the file must match (e.g.
+            ``'ViT-B-32-quickgelu'``); a mismatch is an error naming a differing weight.
+        templates, region_batch_size: see :class:`~vlkd.teachers.Teacher`.
+    """
+
+    def __init__(self, archive: str, model_name: Optional[str] = None,
+                 templates: Templates = 'photo', region_batch_size: int = 256):
+        path = Path(archive).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"OpenAICLIPTeacher: no file {path}. Download OpenAI's archive yourself (see "
+                'model_zoo/clip_teachers.yaml, or `python tools/zoo.py download '
+                'clip-vit-b-32-openai`) and pass its local path.')
+        try:
+            model = open_clip.load_openai_model(str(path), precision='fp32', device='cpu')
+        except Exception as err:  # torch.jit / torch.load / state-dict errors of any kind
+            raise ValueError(f'{path} is not an OpenAI CLIP file (a TorchScript archive or a '
+                             f"state dict with OpenAI's keys): {type(err).__name__}: "
+                             f'{str(err)[:200]}') from err
+        if model_name is not None:
+            _check_architecture(model, model_name, path)
+        super().__init__(model, open_clip.SimpleTokenizer(context_length=model.context_length),
+                         identity=f'OpenAICLIPTeacher|{type(model.visual).__name__}|quick_gelu',
+                         templates=templates, region_batch_size=region_batch_size)
 
 
 @MODELS.register_module()
