@@ -347,17 +347,21 @@ def test_fdt_space_is_a_mixture_of_the_shared_tokens():
         fdt=dict(type='FDTContrastTask', num_tokens=12, token_dim=16)))
     data = batch(model)
     losses = model(**data, mode='loss')
-    embeddings = model.encode_image(data['inputs'])
-    tokens = F.normalize(model.tasks.fdt.fdt.tokens, dim=-1)
-    # every embedding lies in the span of the tokens, and sparsemax leaves some weights 0
-    weights = model.tasks.fdt.fdt.token_weights(
-        model.backbone.image_encoder(data['inputs']).tokens, model.tasks.fdt.fdt.image_proj)
+    fdt = model.tasks.fdt.fdt
+    with torch.no_grad():
+        embeddings = model.encode_image(data['inputs'])
+        # the representation is the token mixture of the sparsemax weights, normalised
+        weights = fdt.token_weights(model.backbone.image_encoder(data['inputs']).tokens,
+                                    fdt.image_proj)
+        expected = F.normalize(weights @ fdt.tokens, dim=-1)
     torch.testing.assert_close(weights.sum(-1), torch.ones(len(TEXTS)))
-    solution = torch.linalg.lstsq(model.tasks.fdt.fdt.tokens.T.detach(),
-                                  embeddings.T.detach()).solution
-    torch.testing.assert_close(model.tasks.fdt.fdt.tokens.T.detach() @ solution,
-                               embeddings.T.detach(), atol=1e-4, rtol=1e-4)
-    assert tokens.shape == (12, 16) and torch.isfinite(losses['loss_fdt'])
+    assert (weights >= 0).all()
+    torch.testing.assert_close(embeddings, expected)
+    # 12 tokens span a 12-d subspace of the 16-d space: every embedding lies in it
+    solution = torch.linalg.lstsq(fdt.tokens.T.detach(), embeddings.T).solution
+    torch.testing.assert_close(fdt.tokens.T.detach() @ solution, embeddings.T, atol=1e-4,
+                               rtol=1e-4)
+    assert torch.isfinite(losses['loss_fdt'])
 
 
 def test_vlmo_stages_select_objectives():

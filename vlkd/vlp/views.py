@@ -11,7 +11,6 @@ encoder output too when it was already computed, so selecting never re-encodes.
 from dataclasses import dataclass, fields
 from typing import Optional, Union
 
-import torch
 from torch import Tensor
 
 from vlkd.vlp.encoders import EncoderOutput, RegionBatch
