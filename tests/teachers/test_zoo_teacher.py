@@ -189,6 +189,7 @@ def test_vlkd_checkpoint_entry(server, sandbox, tmp_path, tiny_clip_cfg):
     teacher = Teacher.from_zoo('tiny-vlkd')
     assert teacher.templates[0] == 'a {}'  # the checkpoint's zero-shot templates
     assert_same_embeddings(teacher, VLKDTeacher(str(local)))
+    assert teacher.encode_dense(images()).shape == (2, 32, 4, 4)  # MaskCLIP on its tower
 
 
 def test_entries_that_name_no_teacher_are_refused(server, sandbox, tmp_path):
