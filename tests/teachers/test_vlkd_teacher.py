@@ -16,14 +16,10 @@ CONFIG = Path(__file__).resolve().parents[2] / 'configs/pretrain/clip_shapes_tin
 
 @pytest.fixture(scope='module')
 def trained(shapes_root, tmp_path_factory):
-    """(work_dir, runner) of 2 training iterations of configs/pretrain/clip_shapes_tiny.py,
-    shrunk: a tiny model, batches of 4, no worker processes."""
+    """(work_dir, runner) of 2 training iterations of configs/pretrain/clip_shapes_tiny.py
+    (its model, batch norms included) on tiny data: batches of 4, no worker processes."""
     cfg = Config.fromfile(str(CONFIG))
     cfg.work_dir = str(tmp_path_factory.mktemp('work_dir'))
-    vision = dict(cfg.model.model_cfg.vision_cfg, width=32, layers=1, patch_size=16,
-                  head_width=16)
-    cfg.model.model_cfg = dict(embed_dim=32, vision_cfg=vision, text_cfg=dict(
-        context_length=16, vocab_size=49408, width=32, heads=2, layers=1))
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
         loader.update(batch_size=4, num_workers=0, persistent_workers=False)
         loader.dataset.data_root = str(shapes_root)
@@ -45,7 +41,8 @@ def test_checkpoint_gives_the_in_memory_embeddings(trained):
         torch.testing.assert_close(teacher.encode_text(texts), model.encode_text(texts),
                                    rtol=0, atol=1e-6)
         # the same pixels through the training path: BGR uint8 -> data preprocessor
-        rgb = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+        size = teacher.image_size
+        rgb = torch.randint(0, 256, (2, 3, size, size), dtype=torch.uint8)
         data = model.data_preprocessor(dict(inputs=list(rgb.flip(1))), False)
         expected = model.encode_image(data['inputs'])
     torch.testing.assert_close(teacher.encode_image(rgb.float()), expected, rtol=0, atol=1e-6)

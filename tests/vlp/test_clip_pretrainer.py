@@ -111,3 +111,30 @@ def test_clear_errors(build):
         build(zero_shot=dict(names=['star']))
     assert math.isfinite(model(**model.data_preprocessor(batch(['a', 'b']), True),
                                mode='loss')['loss_itc'].item())
+
+
+def test_unicl_loss_gets_the_samples_labels(build):
+    """With UniCL, the two 'star' pairs are positives of each other (formula written here)."""
+    model = build(loss=dict(type='ImageTextLabelContrastiveLoss'))
+    data = batch(['a star', 'a picture of a star', 'a circle'])
+    for sample, label in zip(data['data_samples'], [3, 3, 0]):
+        sample.unicl_label = torch.tensor(label)
+    data = model.data_preprocessor(data, True)
+    loss = model(**data, mode='loss')['loss_itc']
+    images, texts, scale = model.clip(data['inputs'], model.tokenize(
+        [s.text for s in data['data_samples']]))
+    logits = scale * images @ texts.T
+    targets = torch.tensor([[.5, .5, 0], [.5, .5, 0], [0, 0, 1]])
+    expected = (-(targets * logits.log_softmax(1)).sum(1).mean()
+                - (targets * logits.T.log_softmax(1)).sum(1).mean()) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    # the plain ITC loss on the same batch is different: labels were used
+    itc = open_clip.ClipLoss()(images, texts, scale)
+    assert abs(itc.item() - loss.item()) > 1e-3
+
+
+def test_unicl_loss_without_labels_names_the_samples(build):
+    model = build(loss=dict(type='ImageTextLabelContrastiveLoss'))
+    data = model.data_preprocessor(batch(['a star', 'a circle']), True)
+    with pytest.raises(ValueError, match=r'unicl_label in every data sample; samples \[0, 1\]'):
+        model(**data, mode='loss')

@@ -93,7 +93,9 @@ class CLIPPretrainer(BaseModel):
             optional ``quick_gelu`` / ``init_logit_scale``); or
         model_name: an open_clip architecture name (random init).
         loss: the contrastive objective, called as ``loss(image_features, text_features,
-            log_scale)`` with the model's learnable ``logit_scale``.
+            log_scale)`` with the model's learnable ``logit_scale``; a loss with
+            ``uses_labels = True`` (UniCL) is called as ``loss(image_features,
+            text_features, labels, log_scale)`` with the samples' ``unicl_label``.
         zero_shot: ``dict(classes=[...], templates='shapes')``: class names and prompt
             templates (a set name of :mod:`vlkd.teachers.templates` or a list) for
             ``mode='predict'``, which classifies images by their closest class embedding.
@@ -163,8 +165,22 @@ class CLIPPretrainer(BaseModel):
         image_features = self.clip.encode_image(inputs)
         text_features = self.clip.encode_text(self.tokenize([s.text for s in data_samples]))
         log_scale = self.clip.logit_scale
-        return dict(loss_itc=self.contrastive_loss(image_features, text_features, log_scale),
+        features = (image_features, text_features)
+        if getattr(self.contrastive_loss, 'uses_labels', False):
+            features += (self.pair_labels(data_samples),)
+        return dict(loss_itc=self.contrastive_loss(*features, log_scale),
                     logit_scale=self.contrastive_loss.logit_scale(log_scale).detach())
+
+    def pair_labels(self, data_samples: List[BaseDataElement]) -> Tensor:
+        """(B,) ``unicl_label`` of the samples: pairs with equal labels are positives."""
+        missing = [i for i, sample in enumerate(data_samples) if 'unicl_label' not in sample]
+        if missing:
+            raise ValueError(
+                f'{type(self.contrastive_loss).__name__} needs a unicl_label in every data '
+                f'sample; samples {missing[:5]} have none. ShapesCaptionDataset and '
+                'ImageTextDataset provide it through PackImageTextInputs.')
+        return torch.stack([sample.unicl_label for sample in data_samples]).to(
+            self.clip.logit_scale.device)
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[BaseDataElement]] = None) -> List[BaseDataElement]:

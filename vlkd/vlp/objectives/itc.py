@@ -36,6 +36,8 @@ class ImageTextContrastiveLoss(nn.Module):
         loss_weight: factor applied to the loss.
     """
 
+    uses_labels = False  # the pairs themselves are the positives
+
     def __init__(self, max_scale: float = 100.0, label_smoothing: float = 0.0,
                  local_loss: bool = False, loss_weight: float = 1.0):
         super().__init__()

@@ -30,6 +30,8 @@ class ImageTextLabelContrastiveLoss(ImageTextContrastiveLoss):
     with the uniform distribution over the columns).
     """
 
+    uses_labels = True  # models pass the pair labels (see CLIPPretrainer.loss)
+
     def forward(self, image_features: Tensor, text_features: Tensor, labels: Tensor,
                 log_scale: Tensor) -> Tensor:
         """Loss (scalar) of ``N`` pairs: features (N, D) with row-aligned pairs, any norm;
