@@ -24,6 +24,12 @@ def tiny_config(name: str, shapes_root, teacher_cfg) -> Config:
     return cfg
 
 
+@pytest.fixture
+def vild_config(shapes_root, tiny_teacher_cfg):
+    """``vild_config(name)``: configs/vild/NAME on the tiny data with the tiny teacher."""
+    return lambda name: tiny_config(name, shapes_root, tiny_teacher_cfg)
+
+
 @pytest.fixture(scope='session')
 def vild_text_checkpoint(tmp_path_factory, shapes_root, tiny_teacher_cfg):
     """A ViLD-text checkpoint (random weights, seed 0) as tools/train.py writes it: the

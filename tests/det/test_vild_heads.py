@@ -106,3 +106,52 @@ def test_cache_from_another_teacher_is_refused(tiny_teacher_cfg, tmp_path):
     sample = DetDataSample(metainfo=dict(img_id=1, img_shape=(64, 64), homography_matrix=np.eye(3)))
     with pytest.raises(RuntimeError, match='another teacher|built with teacher'):
         roi_head.region_distillation_loss((torch.randn(1, 8, 16, 16),), [sample])
+
+
+def test_prompt_ensembling_is_the_mean_of_normalised_template_embeddings(tiny_teacher_cfg):
+    """The head's class embeddings, recomputed here template by template."""
+    from vlkd.teachers.templates import SHAPES_TEMPLATES
+    head = _head(tiny_teacher_cfg)
+    teacher = build_teacher(tiny_teacher_cfg)
+    for names, embeddings in [(BASE, head.train_embeddings), (ALL, head.test_embeddings)]:
+        for name, row in zip(names, embeddings):
+            per_template = torch.stack([
+                F.normalize(teacher.encode_text([template.replace('{}', name)])[0], dim=0)
+                for template in SHAPES_TEMPLATES])  # no name starts with a vowel: no "an"
+            expected = per_template.mean(0)
+            torch.testing.assert_close(row, expected / expected.norm(), atol=1e-5, rtol=0)
+    assert len(SHAPES_TEMPLATES) > 1
+
+
+def test_vild_image_head_classifies_by_distilled_embeddings_only(tiny_teacher_cfg):
+    from vlkd.det import ViLDImageBBoxHead
+    init_default_scope('mmdet')
+    head = ViLDImageBBoxHead(train_classes=BASE, test_classes=ALL,
+                             vocabulary=dict(teacher=tiny_teacher_cfg, templates='shapes'),
+                             in_channels=8, roi_feat_size=7, fc_out_channels=16,
+                             temperature=0.05, loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+    assert 'background_embedding' not in head.state_dict()
+    feats = torch.randn(6, 8, 7, 7)
+    head.train()
+    cls_score, bbox_pred = head(feats)
+    assert cls_score is None and bbox_pred.shape == (6, 4)
+    labels = torch.tensor([0, 2, 3, 3, 1, 3])  # 3 = background among the 3 base classes
+    targets = torch.randn(6, 4)
+    losses = head.loss(cls_score, bbox_pred, torch.zeros(6, 5), labels, torch.ones(6),
+                       targets, torch.ones(6, 4))
+    assert set(losses) == {'loss_bbox'}  # no classification loss, no accuracy
+    positives = [0, 1, 4]  # L1 over the foreground RoIs, averaged over all 6 (mmdet's rule)
+    expected_box_loss = (bbox_pred[positives] - targets[positives]).abs().sum() / 6
+    torch.testing.assert_close(losses['loss_bbox'], expected_box_loss)
+
+    head.eval()
+    cls_score, _ = head(feats)
+    hidden = feats.flatten(1)
+    for fc in head.shared_fcs:
+        hidden = torch.relu(fc(hidden))
+    region = F.normalize(head.projection(hidden), dim=-1)
+    text = build_teacher(tiny_teacher_cfg).encode_class_names(ALL, 'shapes')
+    expected = torch.softmax(region @ text.t() / 0.05, dim=-1)
+    probs = torch.softmax(cls_score, dim=-1)
+    torch.testing.assert_close(probs[:, :-1], expected, atol=1e-5, rtol=1e-4)
+    assert torch.all(probs[:, -1] == 0)  # no background class

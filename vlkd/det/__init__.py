@@ -1,10 +1,19 @@
 """Open-vocabulary detection students for mmdet."""
-from .proposal_embedding import BuildRegionCacheHook, build_region_cache
-from .region_cache import RegionEmbeddingCache, write_region_cache
+from .class_check import CheckClassNamesHook, ClassNamesMismatch
+from .inference import OpenVocabDetector, coco_detections
+from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
+from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
+                           cache_key, write_region_cache)
 from .vild_bbox_head import ViLDBBoxHead
+from .vild_ensemble import (ViLDEnsembleBBoxHead, ViLDEnsembleRoIHead, ViLDFasterRCNN,
+                            vild_ensemble_scores)
+from .vild_image_bbox_head import ViLDImageBBoxHead
 from .vild_roi_head import ViLDRoIHead
-from .vocabulary import TextVocabulary, check_class_names
+from .vocabulary import TextVocabulary, check_class_names, read_vocabulary_file
 
-__all__ = ['BuildRegionCacheHook', 'build_region_cache', 'RegionEmbeddingCache',
-           'write_region_cache', 'ViLDBBoxHead', 'ViLDRoIHead', 'TextVocabulary',
-           'check_class_names']
+__all__ = ['CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
+           'coco_detections', 'BuildRegionCacheHook', 'build_region_cache', 'embed_regions',
+           'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',
+           'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
+           'ViLDFasterRCNN', 'vild_ensemble_scores', 'ViLDImageBBoxHead', 'ViLDRoIHead',
+           'TextVocabulary', 'check_class_names', 'read_vocabulary_file']

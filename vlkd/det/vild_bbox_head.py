@@ -29,7 +29,9 @@ class ViLDBBoxHead(ConvFCBBoxHead):
     Args:
         train_classes: class names of the training set, in the dataset's label order.
         test_classes: class names used in validation and testing, in that dataset's order.
-        vocabulary: ``dict(teacher=..., templates=...)`` for :class:`TextVocabulary`.
+        vocabulary: ``dict(teacher=..., templates=...)`` (names embedded by the teacher,
+            prompt-ensembled over the templates) or ``dict(embedding_file=...)`` (a file
+            written by ``tools/embed_text.py``) for :class:`TextVocabulary`.
         temperature: logits are cosine similarities divided by this (ViLD uses 0.01).
         num_shared_fcs, fc_out_channels: as in mmdet's ``Shared2FCBBoxHead``.
         **kwargs: passed to :class:`ConvFCBBoxHead` (``roi_feat_size``, ``in_channels``,
@@ -131,7 +133,10 @@ class ViLDBBoxHead(ConvFCBBoxHead):
         background = F.normalize(self.background_embedding, dim=0)[None]
         classifier = torch.cat([self.class_embeddings, background], dim=0)
         cls_score = embeddings @ classifier.t() / self.temperature
+        return cls_score, self.box_regression(shared)
 
+    def box_regression(self, shared: Tensor) -> Tensor:
+        """Shared features (N, fc_out_channels) -> class-agnostic box deltas (N, 4)."""
         x_reg = shared
         for conv in self.reg_convs:
             x_reg = conv(x_reg)
@@ -141,5 +146,4 @@ class ViLDBBoxHead(ConvFCBBoxHead):
             x_reg = x_reg.flatten(1)
         for fc in self.reg_fcs:
             x_reg = self.relu(fc(x_reg))
-        bbox_pred = self.fc_reg(x_reg)
-        return cls_score, bbox_pred
+        return self.fc_reg(x_reg)
