@@ -29,6 +29,7 @@ from mmengine.dataset import Compose
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.registry import DATASETS
 from mmengine.runner import load_checkpoint
 from torch import Tensor
 from tqdm import tqdm
@@ -261,3 +262,42 @@ class BuildRegionCacheHook(Hook):
                 device = next(runner.model.parameters()).device
                 self.build(data_list, teacher, device=device)
         barrier()
+
+
+def region_cache_hook(cfg: Config) -> BuildRegionCacheHook:
+    """The :class:`BuildRegionCacheHook` of a training config (its ``custom_hooks``)."""
+    hooks = [hook for hook in cfg.get('custom_hooks', [])
+             if str(hook.get('type')).split('.')[-1] == 'BuildRegionCacheHook']
+    if not hooks:
+        raise ValueError(f'{cfg.filename} has no BuildRegionCacheHook in custom_hooks: its '
+                         'method distils no cached region embeddings.')
+    if len(hooks) > 1:
+        raise ValueError(f'{cfg.filename} has {len(hooks)} BuildRegionCacheHooks; expected one.')
+    return HOOKS.build({**hooks[0], 'type': 'BuildRegionCacheHook', '_scope_': 'vlkd'})
+
+
+def train_data_list(cfg: Config) -> List[dict]:
+    """The entries (``img_path``, ``img_id``, ...) of the config's training dataset, after
+    its filters: the images the training hook would embed."""
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return [dataset.get_data_info(i) for i in range(len(dataset))]
+
+
+def build_region_cache_of_config(cfg: Config, rebuild: bool = False, device='cpu',
+                                 batch_size: Optional[int] = None) -> RegionEmbeddingCache:
+    """Build, finish or check the region cache that the config's training would use.
+
+    A finished cache that matches the config is returned as it is; one made differently is
+    an error unless ``rebuild`` (or the hook's ``rebuild_on_mismatch``).
+    """
+    hook = region_cache_hook(cfg)
+    if rebuild:
+        hook.rebuild_on_mismatch = True
+    if batch_size is not None:
+        hook.batch_size = batch_size
+    teacher = build_teacher(hook.teacher)
+    if not hook.needs_build(teacher):
+        print_log(f'The region cache {hook.cache_dir} is complete and matches the config.',
+                  logger='current')
+        return RegionEmbeddingCache(hook.cache_dir)
+    return hook.build(train_data_list(cfg), teacher, device=device)
