@@ -16,13 +16,13 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='vlkd',
-                  locations=['vlkd.vlp', 'vlkd.det', 'vlkd.teachers'])
+                  locations=['vlkd.vlp', 'vlkd.det', 'vlkd.teachers', 'vlkd.prompt'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='vlkd',
                     locations=['vlkd.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='vlkd',
                       locations=['vlkd.datasets'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='vlkd',
-                   locations=['vlkd.evaluation'])
+                   locations=['vlkd.evaluation', 'vlkd.prompt'])
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='vlkd',
                      locations=['vlkd.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='vlkd',

@@ -19,3 +19,6 @@ from .seg_voc import PascalVOCZeroShotDataset  # noqa: F401
 from .seg_coco_stuff import COCOStuffZeroShotDataset  # noqa: F401
 from .seg_ade20k import ADE20KOpenVocabDataset  # noqa: F401
 from .seg_pascal_context import PascalContext59OpenVocabDataset  # noqa: F401
+from .class_vocabulary import base_novel_split, read_class_file, resolve_classes  # noqa: F401
+from .image_folder import ImageFolderDataset, RandomResizedCrop, ResizeShorterSide  # noqa: F401
+from .few_shot import FewShotDataset  # noqa: F401
