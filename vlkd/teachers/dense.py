@@ -22,7 +22,8 @@ embeddings out of a frozen CLIP without training anything:
 Each function returns :class:`DenseFeatures`: the embeddings (B, D, h, w), not normalised,
 and the keys (B, K, h, w) of the same attention (``k_proj`` of the last block's normalised
 input, or of the feature map for ResNets), which key smoothing compares
-(:func:`vlkd.teachers.dense_scores.key_smoothing`).
+(:func:`vlkd.teachers.dense_scores.key_smoothing`). These are the keys the attention uses;
+the public MaskCLIP code also passes them through the output projection.
 """
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple, Type

@@ -43,7 +43,8 @@ def dense_class_scores(dense: Tensor, class_embeddings: Tensor) -> Tensor:
 def prompt_denoising(scores: Tensor, threshold: float, logit_scale: float = 100.0) -> Tensor:
     """``scores`` (B, C, h, w) with the classes absent from each image set to
     :data:`REMOVED`: those whose softmax confidence (over classes, of ``logit_scale *
-    scores``) is below ``threshold`` everywhere in the image (MaskCLIP: 0.5)."""
+    scores``) is below ``threshold`` everywhere in the image (value suggested in the
+    MaskCLIP code: 0.5)."""
     _check_scores(scores)
     confidence = (logit_scale * scores).softmax(dim=1).flatten(2).amax(dim=2)  # (B, C)
     absent = (confidence < threshold)[:, :, None, None]
@@ -55,8 +56,8 @@ def key_smoothing(scores: Tensor, keys: Tensor, threshold: float,
     """Class probabilities (B, C, h, w): the softmax over classes of ``logit_scale *
     scores``, where locations whose highest probability is below ``threshold`` take
     ``sum_j cos(k_i, k_j) p_j`` over all locations j of their image instead (``keys``
-    (B, K, h, w) from ``encode_dense(..., return_keys=True)``; MaskCLIP: threshold 1.0,
-    i.e. every location)."""
+    (B, K, h, w) from ``encode_dense(..., return_keys=True)``; value suggested in the
+    MaskCLIP code: 1.0, i.e. every location)."""
     _check_scores(scores)
     if keys.dim() != 4 or keys.shape[0] != scores.shape[0] \
             or keys.shape[-2:] != scores.shape[-2:]:
