@@ -4,6 +4,7 @@ from .inference import OpenVocabDetector, coco_detections
 from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
                            cache_key, write_region_cache)
+from .teacher_backbone import CLIPResNetBackbone
 from .vild_bbox_head import ViLDBBoxHead
 from .vild_ensemble import (ViLDEnsembleBBoxHead, ViLDEnsembleRoIHead, ViLDFasterRCNN,
                             vild_ensemble_scores)
@@ -11,7 +12,7 @@ from .vild_image_bbox_head import ViLDImageBBoxHead
 from .vild_roi_head import ViLDRoIHead
 from .vocabulary import TextVocabulary, check_class_names, read_vocabulary_file
 
-__all__ = ['CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
+__all__ = ['CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
            'coco_detections', 'BuildRegionCacheHook', 'build_region_cache', 'embed_regions',
            'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',
            'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
