@@ -27,7 +27,7 @@ novel_classes = ['star', 'heart', 'crescent']
 region_dir = 'regions/gt_boxes/'  # written by tools/extract_regions.py --gt-boxes
 max_regions = 8
 base_classes = [c for c in classes if c not in novel_classes]
-max_iters = 400
+max_iters = 200
 width = 128
 
 model = dict(

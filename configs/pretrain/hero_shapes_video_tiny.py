@@ -19,7 +19,7 @@ custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_import
 data_root = 'data/shapes_video/'
 frame_size = 32
 num_frames = 8
-max_iters = 200
+max_iters = 100
 width = 128
 
 model = dict(

@@ -30,7 +30,7 @@ classes = ['circle', 'square', 'triangle', 'star', 'hexagon', 'pentagon', 'diamo
 novel_classes = ['star', 'heart', 'crescent']
 region_dir = 'regions/gt_boxes/'  # written by tools/extract_regions.py --gt-boxes
 max_regions = 8
-max_iters = 300
+max_iters = 150
 width = 128
 
 model = dict(

@@ -13,7 +13,7 @@
 _base_ = ['../_base_/default_runtime.py', '../_base_/datasets/shapes_image_text.py']
 custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
 
-max_iters = 400
+max_iters = 200
 width = 128
 
 model = dict(
