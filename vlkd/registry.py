@@ -16,7 +16,7 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='vlkd',
-                  locations=['vlkd.vlp', 'vlkd.det', 'vlkd.teachers', 'vlkd.prompt'])
+                  locations=['vlkd.vlp', 'vlkd.det', 'vlkd.teachers', 'vlkd.seg', 'vlkd.prompt'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='vlkd',
                     locations=['vlkd.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='vlkd',
@@ -26,7 +26,7 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='vlkd',
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='vlkd',
                      locations=['vlkd.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='vlkd',
-                 locations=['vlkd.engine', 'vlkd.det', 'vlkd.vlp'])
+                 locations=['vlkd.engine', 'vlkd.det', 'vlkd.vlp', 'vlkd.seg'])
 # data-loader functions such as collate_fn: dict(type='vlkd.video_text_collate') (the
 # runner looks them up in mmengine's root registry, so give the scope)
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='vlkd',

@@ -48,9 +48,9 @@ class OpenVocabSegDataset(BaseSegDataset):
         super().__init__(**kwargs)
         self._check_pipeline()
 
-    def label_table(self) -> np.ndarray:
+    def label_table(self, apply_ignore: bool = True) -> np.ndarray:
         """int16 (256,): stored pixel value -> class index, ``ignore_index`` or -1 (no
-        label of this dataset)."""
+        label of this dataset); ``apply_ignore=False`` leaves ``ignore_classes`` out."""
         classes = list(self._metainfo.get('classes') or ())
         if not classes:
             raise ValueError(f'{type(self).__name__} needs class names: give '
@@ -71,7 +71,7 @@ class OpenVocabSegDataset(BaseSegDataset):
         if self.reduce_zero_label:
             table[0] = self.ignore_index
         for name, raw in zip(stored, raw_ids):
-            keep = name in classes and name not in self.ignore_classes
+            keep = name in classes and not (apply_ignore and name in self.ignore_classes)
             table[raw] = classes.index(name) if keep else self.ignore_index
         return table
 
