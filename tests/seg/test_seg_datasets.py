@@ -16,7 +16,7 @@ from vlkd.datasets import (ADE20KOpenVocabDataset, COCOStuffZeroShotDataset,
 from vlkd.datasets.shapes import SHAPES_CLASSES, SHAPES_NOVEL_CLASSES
 from vlkd.registry import DATASETS
 
-from official_formats import (write_ade20k, write_coco_stuff, write_pascal_context,
+from seg_benchmark_data import (write_ade20k, write_coco_stuff, write_pascal_context,
                               write_voc)
 
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadSegAnnotations')]
