@@ -51,6 +51,26 @@ def shapes_video_clips_root(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def ov_coco_root(tmp_path_factory):
+    """COCO 2017 in its official layout (6 train, 4 val tiny images) with the OV-COCO split
+    files of tools/make_ov_split.py (see tests/ov_detection_data.py)."""
+    from ov_detection_data import write_coco_2017, write_split_files
+    root = write_coco_2017(tmp_path_factory.mktemp('data') / 'coco')
+    write_split_files(coco_root=root)
+    return root
+
+
+@pytest.fixture(scope='session')
+def ov_lvis_root(tmp_path_factory):
+    """LVIS v1 in its official layout (5 train, 3 val tiny images, 1203 categories) with the
+    OV-LVIS train file of tools/make_ov_split.py (see tests/ov_detection_data.py)."""
+    from ov_detection_data import write_lvis_v1, write_split_files
+    root = write_lvis_v1(tmp_path_factory.mktemp('data') / 'lvis')
+    write_split_files(lvis_root=root)
+    return root
+
+
+@pytest.fixture(scope='session')
 def tiny_teacher_cfg(tmp_path_factory):
     """Config dict of an OpenCLIPTeacher with fixed random weights saved to a local file."""
     from vlkd.vlp.clip_model import build_open_clip_model
@@ -91,9 +111,10 @@ def _relocate(node, roots: dict, teacher: dict):
 
 
 @pytest.fixture
-def relocate_config(shapes_regions_root, shapes_video_clips_root, tiny_teacher_cfg, tmp_path):
+def relocate_config(shapes_regions_root, shapes_video_clips_root, ov_coco_root, ov_lvis_root,
+                    tiny_teacher_cfg, tmp_path):
     """Adapt a shipped config to the tiny test data (data/shapes/ with its region files,
-    data/shapes_video/): data paths, teacher, work_dir, workers.
+    data/shapes_video/, data/coco/, data/lvis/): data paths, teacher, work_dir, workers.
 
     ``relocate_config(cfg, teacher=None)`` returns a new Config; ``teacher`` replaces every
     teacher dict (default: the tiny random OpenCLIP teacher).
@@ -102,12 +123,14 @@ def relocate_config(shapes_regions_root, shapes_video_clips_root, tiny_teacher_c
 
     def relocate(cfg: Config, teacher: dict = None) -> Config:
         roots = {'data/shapes/': str(shapes_regions_root),
-                 'data/shapes_video/': str(shapes_video_clips_root)}
+                 'data/shapes_video/': str(shapes_video_clips_root),
+                 'data/coco/': str(ov_coco_root), 'data/lvis/': str(ov_lvis_root)}
         data = _relocate(cfg.to_dict(), roots, teacher or tiny_teacher_cfg)
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if key in data:
                 data[key].update(num_workers=0, persistent_workers=False)
         data['work_dir'] = str(tmp_path / 'work_dir')
-        return Config(data)
+        # unformatted config text (still valid Python): yapf takes seconds on class lists
+        return Config(data, format_python_code=False)
 
     return relocate

@@ -134,3 +134,20 @@ def test_ov_lvis_rare_boxes_and_wrong_frequencies_are_errors(lvis_root, tmp_path
     (tmp_path / 'v05.json').write_text(json.dumps(data))
     with pytest.raises(AnnotationFormatError, match=r"'applesauce' is 'f'.*LVIS v1"):
         build('OVLVISV1Dataset', tmp_path, 'v05.json', '', test_mode=True)
+
+
+def test_class_group_selects_the_classes(coco_root, lvis_root):
+    train = build('OVCocoDataset', coco_root, 'annotations/instances_train2017_ov_base.json',
+                  'train2017/', class_group='base')
+    assert list(train.metainfo['classes']) == list(OV_COCO_BASE_CLASSES)
+    assert samples(train) == table(COCO_TRAIN, OV_COCO_BASE_CLASSES)
+    lvis = build('OVLVISV1Dataset', lvis_root, 'annotations/lvis_v1_train_ov_base.json', '',
+                 class_group='base')
+    assert list(lvis.metainfo['classes']) == list(OV_LVIS_BASE_CLASSES)
+    with pytest.raises(ValueError, match=r"unknown class_group 'seen'; choose one of \['all', "
+                                         r"'base', 'novel'\]"):
+        build('OVCocoDataset', coco_root, 'annotations/instances_val2017_ov.json', 'val2017/',
+              class_group='seen')
+    with pytest.raises(ValueError, match='not both'):
+        build('OVCocoDataset', coco_root, 'annotations/instances_val2017_ov.json', 'val2017/',
+              class_group='base', metainfo=dict(classes=['dog']))

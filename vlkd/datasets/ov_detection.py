@@ -5,7 +5,7 @@
     dict(type='vlkd.OVCocoDataset', data_root='data/coco/',
          ann_file='annotations/instances_train2017_ov_base.json',
          data_prefix=dict(img='train2017/'),
-         metainfo=dict(classes=OV_COCO_BASE_CLASSES))     # labels 0..47 in this order
+         class_group='base')       # = metainfo=dict(classes=OV_COCO_BASE_CLASSES): labels 0..47
     dict(type='vlkd.OVLVISV1Dataset', data_root='data/lvis/',
          ann_file='annotations/lvis_v1_val.json', data_prefix=dict(img=''))  # 1203 classes
 
@@ -20,7 +20,7 @@ read.
 """
 import difflib
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from mmdet.datasets import CocoDataset, LVISV1Dataset
 from mmengine.fileio import exists, get_local_path
@@ -39,9 +39,30 @@ COCO_IMAGE_URL = 'http://images.cocodataset.org/'
 
 class _NamedClassesMixin:
     """``load_data_list`` for COCO-format files with labels in ``metainfo['classes']`` order;
-    mixed into mmdet's CocoDataset subclasses (it uses their ``parse_data_info``)."""
+    mixed into mmdet's CocoDataset subclasses (it uses their ``parse_data_info``).
+
+    ``class_group='base'`` (or another group of the metainfo: 'novel', 'rare', ..., or 'all')
+    makes that group the dataset's classes, instead of listing them in
+    ``metainfo=dict(classes=[...])``.
+    """
 
     MAKE_IT = ''  # how to make the annotation file, for error messages
+
+    def __init__(self, *args, class_group: Optional[str] = None,
+                 metainfo: Optional[dict] = None, **kwargs):
+        if class_group is not None:
+            merged = dict(self.METAINFO, **(metainfo or {}))
+            groups = {key[:-len('_classes')]: value for key, value in merged.items()
+                      if key.endswith('_classes')}
+            groups['all'] = self.METAINFO['classes']
+            if class_group not in groups:
+                raise ValueError(f'{type(self).__name__}: unknown class_group {class_group!r}; '
+                                 f'choose one of {sorted(groups)}.')
+            if metainfo and 'classes' in metainfo:
+                raise ValueError(f'{type(self).__name__}: give class_group or '
+                                 "metainfo['classes'], not both.")
+            metainfo = dict(metainfo or {}, classes=list(groups[class_group]))
+        super().__init__(*args, metainfo=metainfo, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         name = type(self).__name__

@@ -28,7 +28,6 @@ The LVIS v1 frequency groups are also listed here (``LVIS_V1_FREQUENCY``) so tha
 name the base vocabulary without reading the annotation file; the datasets check them
 against the file's ``frequency`` fields when they load it.
 """
-import copy
 import difflib
 import hashlib
 import json
@@ -200,7 +199,8 @@ def _require_categories(data: dict, names: Sequence[str], source: str) -> Dict[s
 def ov_coco_split(instances: dict, subset: str, source: str = 'COCO annotations'
                   ) -> Tuple[dict, SplitSummary]:
     """The OV-COCO file of ``subset`` ('train': base classes; 'val': base + novel) derived
-    from a COCO 2017 instances file (a dict as read from json; it is not modified)."""
+    from a COCO 2017 instances file (a dict as read from json; it is not modified, and the
+    result shares its kept entries)."""
     if subset not in ('train', 'val'):
         raise ValueError(f"subset must be 'train' or 'val', got {subset!r}.")
     check_instances_format(instances, source)
@@ -216,10 +216,10 @@ def ov_coco_split(instances: dict, subset: str, source: str = 'COCO annotations'
     kept_images = {a['image_id'] for a in annotations}
     images = [image for image in instances['images'] if image['id'] in kept_images]
 
-    out = {key: copy.deepcopy(value) for key, value in instances.items()
+    # the kept entries are shared with the input, which stays unmodified
+    out = {key: value for key, value in instances.items()
            if key not in ('images', 'annotations', 'categories')}
-    out.update(images=copy.deepcopy(images), annotations=copy.deepcopy(annotations),
-               categories=categories)
+    out.update(images=images, annotations=annotations, categories=categories)
     summary = SplitSummary(
         name=f'OV-COCO {subset}', images=len(images),
         images_dropped=len(instances['images']) - len(images), annotations=len(annotations),
@@ -245,8 +245,7 @@ def ov_lvis_train_split(lvis: dict, source: str = 'LVIS annotations'
                 '(lvis_v1_train.json).')
         frequency[category['id']] = value
     annotations = [a for a in lvis['annotations'] if frequency[a['category_id']] != 'r']
-    out = {key: copy.deepcopy(value) for key, value in lvis.items() if key != 'annotations'}
-    out['annotations'] = copy.deepcopy(annotations)
+    out = dict(lvis, annotations=annotations)  # shares the kept entries with the input
     names = {'r': 'rare', 'c': 'common', 'f': 'frequent'}
     removed = len(lvis['annotations']) - len(annotations)
     summary = SplitSummary(

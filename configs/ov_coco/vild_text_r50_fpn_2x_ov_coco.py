@@ -1,0 +1,8 @@
+# ViLD-text on OV-COCO with the 2x schedule: 24 epochs, learning rate divided by 10 after
+# epochs 16 and 22 (mmdet's schedule_2x); everything else as the 1x config.
+_base_ = './vild_text_r50_fpn_1x_ov_coco.py'
+train_cfg = dict(max_epochs=24)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='MultiStepLR', begin=0, end=24, by_epoch=True, milestones=[16, 22], gamma=0.1),
+]
