@@ -297,6 +297,14 @@ def test_registry_prefix_and_bad_arguments(tmp_path):
         OpenVocabLVISMetric(ann_file=coco_like)
 
 
+def test_missing_lvis_package_is_named(tmp_path, monkeypatch):
+    import vlkd.evaluation.ov_lvis_metric as module
+    monkeypatch.setattr(module, 'LVISEval', None)
+    ann_file = write_lvis_json(tmp_path / 'gt.json', HAND_GT, HAND_NEG, HAND_NOT_EXHAUSTIVE)
+    with pytest.raises(ImportError, match='pip install lvis'):
+        OpenVocabLVISMetric(ann_file=ann_file)
+
+
 def test_through_the_ov_lvis_dataset(tmp_path):
     """OVLVISV1Dataset samples -> metric: ground truth as predictions scores 1 everywhere;
     dropping the rare-class predictions zeroes APr only."""

@@ -29,7 +29,7 @@ from .ov_coco_metric import _with_hints
 
 try:
     from lvis import LVISEval, LVISResults
-except ImportError:  # building the metric then fails with mmdet's 'Package lvis is not installed'
+except ImportError:  # the metric says how to install it when it is built
     LVISEval = LVISResults = None
 
 # LVISEval's summary keys reported for each iou type, in this order
@@ -64,6 +64,9 @@ class OpenVocabLVISMetric(LVISMetric):
                  backend_args: Optional[dict] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        if LVISEval is None:
+            raise ImportError('OpenVocabLVISMetric needs the lvis package (LVIS\'s evaluation '
+                              'code): pip install lvis (vlkd\'s dev extra installs it).')
         if ann_file is None:
             raise ValueError('OpenVocabLVISMetric needs ann_file=<the LVIS json with the ground '
                              "truth>, e.g. 'data/lvis/annotations/lvis_v1_val.json': LVIS "
