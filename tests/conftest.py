@@ -10,6 +10,12 @@ TINY_CLIP_CFG = dict(
     embed_dim=32,
     vision_cfg=dict(image_size=32, patch_size=8, width=32, layers=1, head_width=16),
     text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))
+# Its ResNet sibling, for configs whose detector starts from the teacher's CLIP ResNet trunk
+# (vlkd.CLIPResNetBackbone): stage widths 128-1024 as the quickstart teacher's.
+TINY_RESNET_CLIP_CFG = dict(
+    embed_dim=32,
+    vision_cfg=dict(image_size=32, layers=[1, 1, 1, 1], width=32, head_width=16),
+    text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))
 
 
 @pytest.fixture(scope='session')
@@ -70,15 +76,26 @@ def ov_lvis_root(tmp_path_factory):
     return root
 
 
+def _saved_open_clip_teacher(model_cfg, path):
+    from vlkd.vlp.clip_model import build_open_clip_model
+    torch.manual_seed(0)
+    torch.save(build_open_clip_model(model_cfg=model_cfg).state_dict(), path)
+    return dict(type='OpenCLIPTeacher', model_cfg=model_cfg, pretrained=str(path),
+                templates='shapes')
+
+
 @pytest.fixture(scope='session')
 def tiny_teacher_cfg(tmp_path_factory):
     """Config dict of an OpenCLIPTeacher with fixed random weights saved to a local file."""
-    from vlkd.vlp.clip_model import build_open_clip_model
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('teacher') / 'tiny_clip.pt'
-    torch.save(build_open_clip_model(model_cfg=TINY_CLIP_CFG).state_dict(), path)
-    return dict(type='OpenCLIPTeacher', model_cfg=TINY_CLIP_CFG, pretrained=str(path),
-                templates='shapes')
+    return _saved_open_clip_teacher(TINY_CLIP_CFG,
+                                    tmp_path_factory.mktemp('teacher') / 'tiny_clip.pt')
+
+
+@pytest.fixture(scope='session')
+def tiny_resnet_teacher_cfg(tmp_path_factory):
+    """As ``tiny_teacher_cfg`` with a CLIP ResNet image tower."""
+    return _saved_open_clip_teacher(TINY_RESNET_CLIP_CFG,
+                                    tmp_path_factory.mktemp('teacher') / 'tiny_resnet_clip.pt')
 
 
 @pytest.fixture(autouse=True)
@@ -112,12 +129,13 @@ def _relocate(node, roots: dict, teacher: dict):
 
 @pytest.fixture
 def relocate_config(shapes_regions_root, shapes_video_clips_root, ov_coco_root, ov_lvis_root,
-                    tiny_teacher_cfg, tmp_path):
+                    tiny_teacher_cfg, tiny_resnet_teacher_cfg, tmp_path):
     """Adapt a shipped config to the tiny test data (data/shapes/ with its region files,
     data/shapes_video/, data/coco/, data/lvis/): data paths, teacher, work_dir, workers.
 
     ``relocate_config(cfg, teacher=None)`` returns a new Config; ``teacher`` replaces every
-    teacher dict (default: the tiny random OpenCLIP teacher).
+    teacher dict (default: the tiny random OpenCLIP teacher, its ResNet sibling for configs
+    whose backbone is the teacher's CLIP ResNet trunk).
     """
     from mmengine.config import Config
 
@@ -125,9 +143,12 @@ def relocate_config(shapes_regions_root, shapes_video_clips_root, ov_coco_root, 
         roots = {'data/shapes/': str(shapes_regions_root),
                  'data/shapes_video/': str(shapes_video_clips_root),
                  'data/coco/': str(ov_coco_root), 'data/lvis/': str(ov_lvis_root)}
-        data = _relocate(cfg.to_dict(), roots, teacher or tiny_teacher_cfg)
+        if teacher is None:
+            resnet_trunk = 'CLIPResNetBackbone' in str(cfg.get('model', {}).get('backbone'))
+            teacher = tiny_resnet_teacher_cfg if resnet_trunk else tiny_teacher_cfg
+        data = _relocate(cfg.to_dict(), roots, teacher)
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            if key in data:
+            if data.get(key) is not None:
                 data[key].update(num_workers=0, persistent_workers=False)
         data['work_dir'] = str(tmp_path / 'work_dir')
         # unformatted config text (still valid Python): yapf takes seconds on class lists

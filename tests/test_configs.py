@@ -21,6 +21,8 @@ def test_config_builds(path, relocate_config):
     runner = Runner.from_cfg(cfg)  # builds the model
     assert sum(p.numel() for p in runner.model.parameters()) > 0
     for split in ('train_dataloader', 'val_dataloader'):
+        if cfg.get(split) is None:  # evaluation-only configs, training without validation
+            continue
         loader = runner.build_dataloader(cfg[split])
         assert len(loader.dataset) > 0
         batch = next(iter(loader))

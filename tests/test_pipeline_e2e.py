@@ -1,5 +1,6 @@
-"""The quickstart's method chain on tiny data: pretrain a teacher, train ViLD-text, build the
-region cache, train ViLD, evaluate; each stage for a few iterations with the real runner."""
+"""The quickstart's configs on tiny data: pretrain the teacher, train ViLD-text on its CLIP
+ResNet trunk, build the region cache, train ViLD, evaluate, detect a new vocabulary; each
+stage for a few iterations with the real runner."""
 import json
 from pathlib import Path
 
@@ -23,14 +24,14 @@ def _short(cfg, work_dir, iters, batch_size):
 @pytest.mark.slow
 def test_pretrain_vild_text_vild(relocate_config, tmp_path, capsys):
     # 1. teacher
-    cfg = _short(relocate_config(Config.fromfile(CONFIGS / 'pretrain/clip_shapes_tiny.py')),
+    cfg = _short(relocate_config(Config.fromfile(CONFIGS / 'quickstart/teacher.py')),
                  tmp_path / 'teacher', iters=3, batch_size=4)
     Runner.from_cfg(cfg).train()
     assert (tmp_path / 'teacher' / 'last_checkpoint').is_file()
     teacher = dict(type='VLKDTeacher', checkpoint=str(tmp_path / 'teacher'))
 
     # 2. ViLD-text with that teacher
-    cfg = relocate_config(Config.fromfile(CONFIGS / 'vild/vild_text_r18_fpn_shapes.py'), teacher)
+    cfg = relocate_config(Config.fromfile(CONFIGS / 'quickstart/vild_text.py'), teacher)
     cfg = _short(cfg, tmp_path / 'vild_text', iters=3, batch_size=2)
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -39,7 +40,7 @@ def test_pretrain_vild_text_vild(relocate_config, tmp_path, capsys):
         assert 0.0 <= metrics[f'ov_coco/{key}'] <= 1.0
 
     # 3. ViLD: the hook builds the region cache from the ViLD-text RPN, then distils
-    cfg = relocate_config(Config.fromfile(CONFIGS / 'vild/vild_r18_fpn_shapes.py'), teacher)
+    cfg = relocate_config(Config.fromfile(CONFIGS / 'quickstart/vild.py'), teacher)
     cfg = _short(cfg, tmp_path / 'vild', iters=3, batch_size=2)
     cache_dir = tmp_path / 'region_cache'
     cfg.model.roi_head.region_distillation.cache_dir = str(cache_dir)

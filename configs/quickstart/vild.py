@@ -1,18 +1,18 @@
-# Quickstart stage 3: ViLD (text + image distillation). Proposals come from the stage-2
-# detector; the teacher embeds their crops once, before training.
-_base_ = '../vild/vild_r18_fpn_shapes.py'
+# Quickstart stage 3: ViLD = the ViLD-text student of stage 2 (same backbone start, same
+# schedule) plus L1 distillation of the teacher's embeddings of proposal crops.
+#   python tools/train.py configs/quickstart/vild.py
+# Proposals come from the stage-2 detector; the teacher embeds their 1x and 1.5x crops once,
+# before training, into region_cache_dir.
+_base_ = './vild_text.py'
 work_dir = 'work_dirs/quickstart/vild'
-teacher = dict(type='VLKDTeacher', checkpoint='work_dirs/quickstart/teacher')
 region_cache_dir = 'work_dirs/quickstart/region_cache'
 model = dict(
-    roi_head=dict(
-        bbox_head=dict(vocabulary=dict(teacher=teacher)),
-        region_distillation=dict(cache_dir=region_cache_dir)))
+    roi_head=dict(region_distillation=dict(cache_dir=region_cache_dir, loss_weight=1.0)))
 custom_hooks = [
     dict(type='BuildRegionCacheHook',
          cache_dir=region_cache_dir,
          proposal_detector=dict(checkpoint='work_dirs/quickstart/vild_text'),
-         teacher=teacher,
+         teacher={{_base_.teacher}},
          num_proposals=32,
          scales=(1.0, 1.5)),
 ]
