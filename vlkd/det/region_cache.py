@@ -177,8 +177,9 @@ class RegionEmbeddingCache:
                            'the cache was built for another dataset split.')
         shard, start, count = self.index[int(img_id)]
         boxes, embeddings = self._shard(shard)
-        return (torch.from_numpy(np.asarray(boxes[start:start + count], np.float32)),
-                torch.from_numpy(np.asarray(embeddings[start:start + count], np.float32)))
+        # copies: the memory-mapped arrays are read-only
+        return (torch.from_numpy(np.array(boxes[start:start + count], np.float32)),
+                torch.from_numpy(np.array(embeddings[start:start + count], np.float32)))
 
 
 def _short(value) -> str:
