@@ -5,7 +5,8 @@ fine-tunes afterwards). Under ``tools/train.py`` their "training" is a pass, or 
 over the few-shot training set: each epoch shows every sample once (an augmented view), and
 :class:`FeatureCache` sums the teacher's embeddings per sample (``sample_idx`` of the data
 samples). A sample's cached feature is the mean over its views (Tip-Adapter: 10 augmented
-epochs). The cache is a set of buffers, so checkpoints carry it.
+epochs). The cache is a set of buffers, so checkpoints carry it. Caching runs in one
+process (a distributed launch is refused: each process would see other samples).
 
 :class:`CachingClassifier` runs this in ``train_step`` for the first ``cache_epochs``
 epochs and then, for methods that fine-tune (Tip-Adapter-F), takes ordinary optimizer
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from typing import Dict, Sequence, Tuple
 
 import torch
+from mmengine.dist import get_world_size
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
@@ -96,6 +98,10 @@ class CachingClassifier(PromptClassifier):
 
     def __init__(self, teacher, classes, cache_epochs: int = 1, **kwargs):
         super().__init__(teacher, classes, **kwargs)
+        if get_world_size() > 1:
+            raise RuntimeError(f'{self.method_name} fills its cache in one process (each '
+                               'process would cache other samples): train it without a '
+                               'distributed launcher; it needs no more than one device.')
         if cache_epochs < 1:
             raise ValueError(f'cache_epochs must be >= 1, got {cache_epochs}')
         self.cache_epochs = cache_epochs
