@@ -70,7 +70,7 @@ def test_gradient_methods_train_and_test(name, relocate_config, teacher_cfg, tmp
     train_tool.main([str(path), '--work-dir', str(work_dir)])
     first, last = learned_state(work_dir / 'epoch_1.pth'), learned_state(work_dir / 'epoch_2.pth')
     assert not any(key.startswith('teacher.') for key in last)  # only what was learned
-    learned = [k for k, v in last.items() if v.is_floating_point() and k != '_extra_state'
+    learned = [k for k, v in last.items() if k != '_extra_state' and v.is_floating_point()
                and not k.startswith('cache.')]
     assert learned and any(not torch.equal(first[k], last[k]) for k in learned), learned
     metrics = test_tool.main([str(path), str(work_dir)])
