@@ -6,12 +6,14 @@
         [--manifest-dir model_zoo] [--force] [--trust-pickle]
 
 Keeps only the weights (``state_dict``) and ``meta`` of CKPT (optimizer, schedulers, message
-hub and EMA buffers are dropped), saves them as ``OUT_DIR/NAME-<sha256[:8]>.pth``, and writes
+hub and EMA buffers are dropped; so are the run's start and save times in ``meta``, so that
+the same training command gives a file with the same sha256), saves them as ``OUT_DIR/NAME-<sha256[:8]>.pth``, and writes
 the entry (URLs = each prefix + file name, sha256, size, metrics, ...) into
 ``MANIFEST_DIR/FAMILY.yaml``; README.md in that folder is regenerated. Upload the file to the
 URLs afterwards.
 """
 import argparse
+import io
 import os
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from vlkd.zoo.manifest import parse_entry, read_family_file
 
 REPO = Path(__file__).resolve().parents[1]
 KEPT_KEYS = ('state_dict', 'meta')
+# meta fields that differ between two runs of the same command (mmengine's timestamps)
+VOLATILE_META = ('experiment_name', 'time')
 
 
 def parse_args(argv=None):
@@ -52,9 +56,14 @@ def parse_args(argv=None):
 
 
 def strip_checkpoint(checkpoint) -> dict:
-    """Keep ``state_dict`` and ``meta``; a bare state dict (name -> tensor) is wrapped."""
+    """Keep ``state_dict`` and ``meta`` (without its timestamps); a bare state dict
+    (name -> tensor) is wrapped."""
     if isinstance(checkpoint, dict) and 'state_dict' in checkpoint:
-        return {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
+        stripped = {key: checkpoint[key] for key in KEPT_KEYS if key in checkpoint}
+        if isinstance(stripped.get('meta'), dict):
+            stripped['meta'] = {key: value for key, value in stripped['meta'].items()
+                                if key not in VOLATILE_META}
+        return stripped
     if isinstance(checkpoint, dict) and checkpoint and all(
             isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return {'state_dict': checkpoint}
@@ -78,7 +87,11 @@ def publish(args) -> dict:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     temporary = out_dir / f'{args.name}.pth.tmp'
-    torch.save(stripped, temporary)
+    # saved through a buffer: torch.save names the archive's folder after the file, which
+    # would make the bytes (and the sha256) depend on NAME
+    buffer = io.BytesIO()
+    torch.save(stripped, buffer)
+    temporary.write_bytes(buffer.getvalue())
     sha256 = zoo.sha256_file(temporary)
     final = out_dir / f'{args.name}-{sha256[:8]}.pth'
     os.replace(temporary, final)

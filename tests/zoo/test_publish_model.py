@@ -25,7 +25,8 @@ def training_checkpoint(tmp_path):
     model(torch.randn(2, 4)).sum().backward()
     optimizer.step()
     path = tmp_path / 'epoch_1.pth'
-    torch.save({'meta': {'epoch': 1, 'iter': 10, 'cfg': "model = dict(type='Toy')"},
+    torch.save({'meta': {'epoch': 1, 'iter': 10, 'cfg': "model = dict(type='Toy')",
+                         'experiment_name': 'toy_20261125_140201', 'time': '20261125_140559'},
                 'state_dict': model.state_dict(), 'optimizer': optimizer.state_dict(),
                 'param_schedulers': [{'last_step': 10}],
                 'message_hub': {'log_scalars': {'loss': [0.5, 0.4]}}}, path)
@@ -53,6 +54,7 @@ def test_publish_strips_names_and_registers_a_downloadable_file(
     assert entry['sha256'] == sha256 and entry['size'] == published.stat().st_size
     saved = torch.load(published, weights_only=True)
     assert set(saved) == {'state_dict', 'meta'}  # optimizer, schedulers, message hub gone
+    assert saved['meta'] == {'epoch': 1, 'iter': 10, 'cfg': "model = dict(type='Toy')"}
     assert all(torch.equal(saved['state_dict'][k], v) for k, v in weights.items())
 
     family_text = (manifest_dir / 'vlkd.yaml').read_text()
@@ -91,3 +93,19 @@ def test_metric_without_a_command_is_refused(training_checkpoint, tmp_path):
         publish_tool.main([str(checkpoint_path), 'toy', '--task', 'toy', '--url-prefix',
                            'https://example.org', '--metric', 'mse=1',
                            '--manifest-dir', str(tmp_path / 'model_zoo')])
+
+
+def test_two_runs_of_one_command_publish_the_same_file(training_checkpoint, tmp_path):
+    """Checkpoints that differ only in mmengine's timestamps give the same file and sha256."""
+    checkpoint_path, _ = training_checkpoint
+    second = torch.load(checkpoint_path, weights_only=True)
+    second['meta'].update(experiment_name='toy_20261126_090000', time='20261126_091500')
+    second_path = tmp_path / 'second.pth'
+    torch.save(second, second_path)
+    entries = []
+    for i, path in enumerate((checkpoint_path, second_path)):
+        entries.append(publish_tool.main([
+            str(path), f'toy-{i}', '--task', 'toy', '--url-prefix', 'https://example.org/z',
+            '--out-dir', str(tmp_path / f'out{i}'), '--manifest-dir', str(tmp_path / 'zoo')]))
+    assert entries[0]['sha256'] == entries[1]['sha256']
+    assert entries[0]['size'] == entries[1]['size']
