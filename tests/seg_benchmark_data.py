@@ -2,7 +2,8 @@
 2012, COCO-Stuff 164k, ADE20K-150 and Pascal-Context-59 (random pixels, random labels).
 
 Each writer returns the dataset root; ``write_all(root)`` writes all four under ``root``
-and returns ``{config data_root prefix: directory}`` for relocating the shipped configs.
+and returns ``{config data_root prefix: directory}`` for relocating the shipped configs
+(``benchmark_configs``: the configs/seg files that read these datasets).
 """
 from pathlib import Path
 
@@ -105,3 +106,10 @@ def write_all(root: Path) -> dict:
         'data/coco_stuff164k/': str(write_coco_stuff(root / 'coco_stuff164k')),
         'data/ade/ADEChallengeData2016/': str(write_ade20k(root / 'ade' / 'ADEChallengeData2016')),
     }
+
+
+def benchmark_configs(config_dir: Path) -> list:
+    """Names of the configs in ``config_dir`` (configs/seg) that read these datasets: all
+    but the vlkd-shapes ones (``*_shapes.py``)."""
+    return sorted(p.name for p in Path(config_dir).glob('*.py')
+                  if not p.name.endswith('_shapes.py'))

@@ -7,15 +7,29 @@ from mmengine.runner import Runner
 
 from vlkd.datasets.shapes import SHAPES_BASE_CLASSES, SHAPES_CLASSES, SHAPES_NOVEL_CLASSES
 
+from seg_benchmark_data import benchmark_configs
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+# Configs whose data the shared relocation lacks: the test named builds each (its model and
+# dataloaders) on data of its own.
+BUILT_ELSEWHERE = {
+    **{CONFIG_DIR / 'seg' / name: 'tests/seg/test_seg_benchmark_configs.py (official-format '
+       'fixtures)' for name in benchmark_configs(CONFIG_DIR / 'seg')},
+    CONFIG_DIR / 'seg' / 'deeplabv3plus_r18_self_training_shapes.py':
+        'tests/seg/test_seg_configs.py::test_self_training_round (masks relabelled by a '
+        'combined student)',
+}
 
 
 def test_configs_found():
     assert len(CONFIGS) >= 6
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+@pytest.mark.parametrize(
+    'path', [pytest.param(p, marks=pytest.mark.skip(reason=f'built by {BUILT_ELSEWHERE[p]}'))
+             if p in BUILT_ELSEWHERE else p for p in CONFIGS],
+    ids=lambda p: str(p.relative_to(CONFIG_DIR)))
 def test_config_builds(path, relocate_config):
     cfg = relocate_config(Config.fromfile(path))
     runner = Runner.from_cfg(cfg)  # builds the model

@@ -1,9 +1,11 @@
 """Evaluate a checkpoint on the config's test set with mmengine's Runner.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--show-dir DIR]
                                            [--cfg-options KEY=VALUE ...] [--launcher pytorch]
 
-CHECKPOINT is a .pth file or the work_dir of a training run (its newest checkpoint).
+CHECKPOINT is a .pth file or the work_dir of a training run (its newest checkpoint); leave
+it out for a model that loads its own weights (a teacher's zero-shot segmentation,
+configs/seg/teacher_* and maskclip_*).
 """
 import argparse
 
@@ -18,7 +20,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='the config file')
-    parser.add_argument('checkpoint', help='a checkpoint file, or a work_dir of tools/train.py')
+    parser.add_argument('checkpoint', nargs='?', help='a checkpoint file, or a work_dir of '
+                        'tools/train.py (none for models that load their own weights)')
     parser.add_argument('--work-dir', help='where the evaluation logs go (default: the '
                         "config's work_dir, else ./work_dirs/<config name>)")
     parser.add_argument('--show-dir', help="save the drawn predictions here (needs the "
@@ -36,7 +39,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
-    cfg.load_from = str(resolve_checkpoint(args.checkpoint))
+    cfg.load_from = None if args.checkpoint is None else str(resolve_checkpoint(args.checkpoint))
     cfg.resume = False
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
