@@ -1,15 +1,20 @@
 """The vlkd-shapes segmentation configs train a few iterations and evaluate on tiny data,
 through mmengine's Runner as tools/train.py and tools/test.py run them; the self-training
 config after tools/relabel_seg.py has relabelled the train set with a combined student."""
+import json
 import runpy
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import vlkd  # noqa: F401
 from vlkd.datasets.shapes import SHAPES_CLASSES, SHAPES_NOVEL_CLASSES
+from vlkd.registry import MODELS
+from vlkd.teachers import VLKDTeacher, VLPCheckpointTeacher
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / 'configs' / 'seg'
@@ -30,6 +35,18 @@ def shrink(cfg: Config, tmp_path) -> Config:
         cfg.model.dense_cache = str(tmp_path / 'dense_cache')
     cfg.default_hooks.checkpoint.interval = 2
     return cfg
+
+
+# configs/pretrain/unicl_shapes_tiny.py at toy width: a torchvision ResNet-18 grid tower, a
+# one-layer BERT, image-text-label contrast in a 16-d space
+TINY_UNICL = dict(
+    type='VLPModel',
+    image_encoder=dict(type='CNNGridEncoder', backbone='resnet18', out_dim=32, image_size=32),
+    text_encoder=dict(type='BertTextEncoder', max_length=16,
+                      bert_cfg=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=64)),
+    objectives=dict(itc=dict(type='ImageTextLabelContrastTask', embed_dim=16, text_pool='mean')),
+    zero_shot=dict(classes=list(SHAPES_CLASSES), templates='shapes'))
 
 
 def test_class_lists_match_the_generator():
@@ -92,3 +109,26 @@ def test_self_training_round(relocate_config, shapes_root, tmp_path):
             for i in range(len(dataset))} == {masks}
     assert METRIC_KEYS <= set(runner.test())
     assert (tmp_path / 'self_training' / 'iter_2.pth').is_file()
+
+
+@pytest.mark.slow
+def test_combined_student_of_a_vlkd_unicl_teacher(relocate_config, tmp_path):
+    """The UniCL config with a vlkd VLP checkpoint as the teacher (random weights, saved as
+    tools/train.py saves them): class names, pseudo labels and dense maps come from it."""
+    init_default_scope('vlkd')
+    torch.manual_seed(0)
+    checkpoint = tmp_path / 'unicl.pth'
+    torch.save(dict(meta=dict(cfg=Config(dict(model=TINY_UNICL, default_scope='vlkd'))
+                              .pretty_text),
+                    state_dict=MODELS.build(TINY_UNICL).state_dict()), checkpoint)
+    teacher = dict(type='VLKDTeacher', checkpoint=str(checkpoint))
+    cfg = shrink(relocate_config(Config.fromfile(
+        CONFIG_DIR / 'deeplabv3plus_r18_combined_unicl_shapes.py'), teacher=teacher), tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert isinstance(runner.model.teacher(torch.device('cpu')), VLPCheckpointTeacher)
+    assert METRIC_KEYS <= set(runner.test())
+    meta = json.loads((tmp_path / 'dense_cache' / 'meta.json').read_text())
+    assert meta['key']['teacher_fingerprint'] == VLKDTeacher(str(checkpoint)).fingerprint
+    head = runner.model.decode_head
+    assert head.train_embeddings.shape[-1] == 16  # the UniCL joint space
