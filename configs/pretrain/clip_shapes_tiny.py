@@ -12,14 +12,9 @@
 # positions) reached only 15-20% zero-shot crop accuracy: too little data and compute for a
 # ViT without convolutional priors. The ResNet at 32 px learns the shapes several times
 # faster (at 64 px its features see too little of an object per location).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py', '../_base_/datasets/shapes_image_text.py']
 custom_imports = dict(imports=['vlkd.vlp', 'vlkd.datasets'], allow_failed_imports=False)
 
-data_root = 'data/shapes/'
-classes = ['circle', 'square', 'triangle', 'star', 'hexagon', 'pentagon', 'diamond', 'cross',
-           'heart', 'crescent', 'ellipse', 'arrow']
-novel_classes = ['star', 'heart', 'crescent']
-image_size = 32  # input side of the image tower (px)
 max_iters = 700
 
 model = dict(
@@ -28,72 +23,13 @@ model = dict(
     # 4-layer text transformer over the real CLIP BPE vocabulary, context length 32
     model_cfg=dict(
         embed_dim=128,
-        vision_cfg=dict(image_size=image_size, layers=[1, 1, 1, 1], width=32, head_width=32),
+        vision_cfg=dict(image_size={{_base_.image_size}}, layers=[1, 1, 1, 1], width=32,
+                        head_width=32),
         text_cfg=dict(context_length=32, vocab_size=49408, width=128, heads=4, layers=4)),
     # label smoothing softens the in-batch false negatives: crops of one class share
     # near-identical captions ("a star", "a picture of a star")
     loss=dict(type='ImageTextContrastiveLoss', max_scale=100.0, label_smoothing=0.1),
-    zero_shot=dict(classes=classes, templates='shapes'))
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    # object crops: the box enlarged 1-1.6x about a centre moved by up to 10% of its size
-    dict(type='CropRegion', scale_range=(1.0, 1.5), max_shift=0.1),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=False),
-    dict(type='RandomFlipImageText', prob=0.5),
-    dict(type='PackImageTextInputs', meta_keys=('img_id', 'text')),
-]
-val_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='CropRegion'),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=False),
-    dict(type='PackImageTextInputs', meta_keys=('img_id', 'text', 'crop_bbox')),
-]
-
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='ShapesCaptionDataset',
-        data_root=data_root,
-        ann_file='annotations/captions_train.json',
-        instances_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/train/'),
-        # close-ups of single objects in 90% of the fetches, captioned by class name only:
-        # colour words in them let the model match crops by colour instead of shape
-        crop_prob=0.9,
-        color_prob=0.0,
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=1,
-    persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='ShapesObjectCropDataset',
-        data_root=data_root,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='images/val/'),
-        test_mode=True,
-        pipeline=val_pipeline))
-test_dataloader = dict(
-    batch_size=128,
-    num_workers=1,
-    persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='ShapesObjectCropDataset',
-        data_root=data_root,
-        ann_file='annotations/instances_test.json',
-        data_prefix=dict(img='images/test/'),
-        test_mode=True,
-        pipeline=val_pipeline))
-val_evaluator = dict(type='ZeroShotCropAccuracy', novel_classes=novel_classes)
-test_evaluator = val_evaluator
+    zero_shot=dict(classes={{_base_.classes}}, templates='shapes'))
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
