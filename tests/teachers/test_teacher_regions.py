@@ -57,6 +57,18 @@ def test_scales_enlarge_about_the_centre_and_are_summed(teacher):
     torch.testing.assert_close(both, F.normalize(at_1 + at_15, dim=-1))
 
 
+def test_enlarged_boxes_are_clipped_to_the_image(teacher):
+    """A 1.5x box reaching past the border crops only image content: the crop of the box
+    cut at the border (computed by hand here), not black padding."""
+    image = random_images(1, 3, 80, 96)
+    box = torch.tensor([[0.0, 60.0, 20.0, 80.0]])          # at the bottom-left corner
+    (at_15,) = teacher.encode_regions(image, [box], scales=(1.5,))
+    clipped = torch.tensor([[0.0, 55.0, 25.0, 80.0]])      # (-5, 55, 25, 85) cut at the image
+    torch.testing.assert_close(at_15, teacher.encode_regions(image, [clipped])[0])
+    dense_15 = teacher.encode_regions_dense(image, [box], scales=(1.5,))[0]
+    torch.testing.assert_close(dense_15, teacher.encode_regions_dense(image, [clipped])[0])
+
+
 def test_batches_of_images_and_chunks_of_boxes(teacher):
     images = random_images(3, 3, 64, 64, seed=1)
     boxes = [torch.tensor([[0.0, 0.0, 32.0, 32.0], [10.0, 5.0, 60.0, 40.0],

@@ -167,15 +167,21 @@ class Teacher(nn.Module):
         Args:
             images: float RGB (B, 3, H, W) in 0..255.
             boxes: B tensors (Ni, 4), x1 y1 x2 y2 in pixels of ``images``.
-            scales: each box is enlarged about its centre by each scale and cropped
-                (``roi_align`` straight to S x S); the normalised embeddings of the scales
-                are summed and normalised again (ViLD: 1.0 and 1.5).
+            scales: each box is enlarged about its centre by each scale, clipped to the
+                image and cropped (``roi_align`` straight to S x S); the normalised
+                embeddings of the scales are summed and normalised again (ViLD: 1.0 and
+                1.5). Clipping keeps the crops to image content: the part of an enlarged
+                box outside the image would otherwise be black, and the black padding of a
+                box at the border is a shape of its own to the teacher.
         """
         images = self._check_images(images)
         rois = self._rois(images, boxes, scales)
+        height, width = images.shape[-2:]
         summed = images.new_zeros(len(rois), self.embed_dim)
         for scale in scales:
-            scaled = torch.cat([rois[:, :1], _scale_boxes(rois[:, 1:], scale)], dim=1)
+            scaled = torch.cat([rois[:, :1],
+                                _clip_boxes(_scale_boxes(rois[:, 1:], scale), height, width)],
+                               dim=1)
             for start in range(0, len(rois), self.region_batch_size):
                 crops = roi_align(images, scaled[start:start + self.region_batch_size],
                                   output_size=self.image_size, spatial_scale=1.0,
@@ -222,18 +228,21 @@ class Teacher(nn.Module):
 
         Each box's embedding is the mean of the dense map over the box: RoIAlign with one
         output bin and adaptive sampling, i.e. one bilinear sample per covered cell (a box
-        on cell borders averages exactly its cells). ``boxes`` and ``scales`` as in
-        :meth:`encode_regions`; ``size`` as in :meth:`encode_dense`.
+        on cell borders averages exactly its cells). ``boxes`` and ``scales`` (enlarged
+        boxes clipped to the image) as in :meth:`encode_regions`; ``size`` as in
+        :meth:`encode_dense`.
         """
         images = self._check_images(images)
         rois = self._rois(images, boxes, scales)
+        height, width = images.shape[-2:]
         dense = self.encode_dense(images, size)
         # boxes from image pixels to dense-map cells (the map covers the whole image)
         cell = rois.new_tensor([dense.shape[-1] / images.shape[-1],
                                 dense.shape[-2] / images.shape[-2]]).repeat(2)
         summed = dense.new_zeros(len(rois), self.embed_dim)
         for scale in scales:
-            scaled = torch.cat([rois[:, :1], _scale_boxes(rois[:, 1:], scale) * cell], dim=1)
+            scaled = _clip_boxes(_scale_boxes(rois[:, 1:], scale), height, width)
+            scaled = torch.cat([rois[:, :1], scaled * cell], dim=1)
             pooled = roi_align(dense, scaled, output_size=1, spatial_scale=1.0,
                                sampling_ratio=-1, aligned=True)
             summed += F.normalize(pooled.flatten(1), dim=-1)
@@ -344,6 +353,12 @@ def _scale_boxes(boxes: Tensor, scale: float) -> Tensor:
     centers = (boxes[:, :2] + boxes[:, 2:]) / 2
     half_sizes = (boxes[:, 2:] - boxes[:, :2]) * (scale / 2)
     return torch.cat([centers - half_sizes, centers + half_sizes], dim=1)
+
+
+def _clip_boxes(boxes: Tensor, height: int, width: int) -> Tensor:
+    """xyxy boxes (N, 4) clipped to an image of ``height`` x ``width`` px."""
+    limits = boxes.new_tensor([width, height, width, height])
+    return torch.minimum(boxes.clamp(min=0), limits)
 
 
 def build_teacher(cfg) -> Teacher:
