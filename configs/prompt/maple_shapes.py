@@ -12,6 +12,8 @@ max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.0035, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
-    dict(type='ConstantLR', factor=0.5, by_epoch=True, begin=0, end=1),
+    # one warm-up epoch (epoch 0) at half the lr: mmengine's ConstantLR restores the lr
+    # at step end - 1, so end=1 would keep it halved for the whole schedule
+    dict(type='ConstantLR', factor=0.5, by_epoch=True, begin=0, end=2),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs),
 ]
