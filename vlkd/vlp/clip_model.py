@@ -13,7 +13,7 @@ preprocessor converts to RGB and normalises with the CLIP mean / std.
 :class:`vlkd.teachers.VLKDTeacher` rebuilds this model from the config stored in a
 checkpoint, so every argument must be plain config data.
 """
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import open_clip
 import torch
@@ -84,6 +84,27 @@ def tower_image_size(model: nn.Module) -> int:
     return int(size[0])
 
 
+def set_retrieval_fields(data_samples: Sequence[BaseDataElement], image_embeddings: Tensor,
+                         encode_text: Callable[[List[str]], Tensor]) -> None:
+    """Give each data sample the joint-space fields that retrieval reads, in place.
+
+    ``image_embedding`` (E,) is its row of ``image_embeddings`` (B, E); when every sample
+    has a ``text``, ``text_embedding`` (E,) of it; when every sample has ``texts`` (all
+    captions of its image), ``text_embeddings`` (M, E). ``encode_text`` maps N strings to
+    (N, E) embeddings.
+    """
+    for sample, embedding in zip(data_samples, image_embeddings):
+        sample.image_embedding = embedding
+    if all(isinstance(s.get('text'), str) for s in data_samples):
+        for sample, embedding in zip(data_samples, encode_text([s.text for s in data_samples])):
+            sample.text_embedding = embedding
+    if all(s.get('texts') for s in data_samples):
+        captions = [list(s.texts) for s in data_samples]
+        embeddings = encode_text([t for texts in captions for t in texts])
+        for sample, rows in zip(data_samples, embeddings.split([len(t) for t in captions])):
+            sample.text_embeddings = rows
+
+
 @MODELS.register_module()
 class CLIPPretrainer(BaseModel):
     """Contrastive image-text pretraining of an open_clip CLIP model.
@@ -148,8 +169,9 @@ class CLIPPretrainer(BaseModel):
     def forward(self, inputs: Tensor, data_samples: Optional[List[BaseDataElement]] = None,
                 mode: str = 'tensor') -> Union[dict, list, tuple, Tensor]:
         """``mode='loss'``: dict of losses; ``'predict'``: data samples with ``pred_score``
-        (C,) cosine similarities to the class embeddings and ``pred_label``; ``'tensor'``:
-        image embeddings (B, D), and text embeddings (B, D) if samples carry ``text``."""
+        (C,) cosine similarities to the class embeddings and ``pred_label``, and the
+        retrieval fields (see :meth:`predict`); ``'tensor'``: image embeddings (B, D), and
+        text embeddings (B, D) if samples carry ``text``."""
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
@@ -184,9 +206,16 @@ class CLIPPretrainer(BaseModel):
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[BaseDataElement]] = None) -> List[BaseDataElement]:
-        scores = self.encode_image(inputs) @ self.class_embeddings().T
+        """Data samples with the retrieval fields of :func:`set_retrieval_fields`
+        (``image_embedding``; ``text_embedding`` / ``text_embeddings`` of their captions) and,
+        with ``zero_shot`` set, ``pred_score`` (C,) and ``pred_label``."""
+        image_embeddings = self.encode_image(inputs)
         if data_samples is None:
-            data_samples = [BaseDataElement() for _ in range(len(scores))]
+            data_samples = [BaseDataElement() for _ in range(len(image_embeddings))]
+        set_retrieval_fields(data_samples, image_embeddings, self.encode_text)
+        if self.zero_shot is None and 'text_embeddings' in data_samples[0]:
+            return data_samples  # retrieval only
+        scores = image_embeddings @ self.class_embeddings().T
         for sample, score in zip(data_samples, scores):
             sample.pred_score = score
             sample.pred_label = score.argmax()

@@ -38,7 +38,7 @@ from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
-from .clip_model import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, _plain
+from .clip_model import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, _plain, set_retrieval_fields
 from .momentum import MomentumModel, ramped_alpha
 from .tasks import ImageTextMatchingTask, PretrainingStep, PretrainingTask
 from .views import TextView, Visual, VisualView, visual_batch_size
@@ -310,7 +310,7 @@ class VLPModel(BaseModel):
             data_samples = [BaseDataElement() for _ in range(batch)]
         has_text = all(isinstance(s.get('text'), str) for s in data_samples)
         if self.joint_space is not None:
-            self._predict_embeddings(inputs, data_samples, has_text)
+            set_retrieval_fields(data_samples, self.encode_image(inputs), self.encode_text)
         matching = [t for t in self.tasks.values() if isinstance(t, ImageTextMatchingTask)]
         if matching and has_text:
             self._predict_matching(matching[0], inputs, data_samples)
@@ -319,21 +319,6 @@ class VLPModel(BaseModel):
                 sample.pred_score = score
                 sample.pred_label = score.argmax()
         return data_samples
-
-    def _predict_embeddings(self, inputs: Visual, data_samples: List[BaseDataElement],
-                            has_text: bool) -> None:
-        for sample, embedding in zip(data_samples, self.encode_image(inputs)):
-            sample.image_embedding = embedding
-        if has_text:
-            texts = [s.text for s in data_samples]
-            for sample, embedding in zip(data_samples, self.encode_text(texts)):
-                sample.text_embedding = embedding
-        if all(s.get('texts') for s in data_samples):
-            captions = [list(s.texts) for s in data_samples]
-            embeddings = self.encode_text([t for texts in captions for t in texts])
-            for sample, rows in zip(data_samples,
-                                    embeddings.split([len(t) for t in captions])):
-                sample.text_embeddings = rows
 
     def _predict_matching(self, task: PretrainingTask, inputs: Visual,
                           data_samples: List[BaseDataElement]) -> None:
