@@ -40,7 +40,7 @@ def test_round_trip_over_several_shards(tmp_path):
     _assert_holds(cache, records)
     meta = json.loads((tmp_path / 'cache' / 'meta.json').read_text())
     assert meta['num_regions'] == 12 and meta['embed_dim'] == 8 and meta['num_shards'] == 3
-    assert meta['version'] == 2 and meta['region_source'] == 'crops'
+    assert meta['version'] == 3 and meta['region_source'] == 'crops'
     assert sorted(p.name for p in (tmp_path / 'cache').iterdir()) == sorted(
         ['meta.json', 'index.json'] + [f'shard-0000{i}-{kind}.npy' for i in range(3)
                                        for kind in ('boxes', 'embeddings')])
@@ -139,11 +139,31 @@ def test_version_1_caches_are_still_read(tmp_path):
         num_images=5, num_regions=start, embed_dim=8, num_proposals=32, scales=[1.0, 1.5])))
     cache = RegionEmbeddingCache(root)
     _assert_holds(cache, records)
+    # read, but not used for training: its crops were padded past the border (version < 3);
     # the proposal source of a version-1 cache is a path, not a content hash: not compared
-    cache.check(teacher_fingerprint='t' * 64, proposal_source='sha256:abc',
-                region_source='crops', scales=(1.0, 1.5), num_proposals=32)
+    with pytest.raises(RegionCacheMismatch, match='crops: cache version 1 padded') as error:
+        cache.check(teacher_fingerprint='t' * 64, proposal_source='sha256:abc',
+                    region_source='crops', scales=(1.0, 1.5), num_proposals=32)
+    assert 'proposal_source' not in str(error.value) and 'teacher' not in str(error.value)
     with pytest.raises(RegionCacheMismatch, match='teacher'):
         cache.check(teacher_fingerprint='u' * 64)
+
+
+def test_crop_caches_before_version_3_are_refused(tmp_path):
+    """Crops padded with black past the border (version 2) are other targets; a dense
+    cache of version 2 is still valid."""
+    for source in ('crops', 'dense'):
+        cache = write_region_cache(tmp_path / source, _records(), 'a' * 64, 'sha256:1',
+                                   region_source=source)
+        meta_file = tmp_path / source / 'meta.json'
+        meta = json.loads(meta_file.read_text())
+        meta_file.write_text(json.dumps(dict(meta, version=2)))
+        cache = RegionEmbeddingCache(tmp_path / source)
+        if source == 'crops':
+            with pytest.raises(RegionCacheMismatch, match='version 2 padded'):
+                cache.check(teacher_fingerprint='a' * 64, region_source='crops')
+        else:
+            cache.check(teacher_fingerprint='a' * 64, region_source='dense')
 
 
 def test_map_boxes_resize_and_flip():

@@ -34,7 +34,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+# Version 3: crops of enlarged boxes are clipped to the image. Earlier crop caches were
+# embedded from crops padded with black past the image border: other targets, refused.
+CLIPPED_CROPS_VERSION = 3
 # What defines a cache's content besides the images; a cache is reusable by any run whose
 # key agrees (``proposal_source`` identifies the proposal detector's weights).
 KEY_FIELDS = ('teacher_fingerprint', 'proposal_source', 'region_source', 'scales',
@@ -148,6 +151,11 @@ class RegionEmbeddingCache:
         differences = [f'{field}: cache has {_short(key[field])}, expected '
                        f'{_short(value)}' for field, value in expected.items()
                        if value is not None and key[field] is not None and key[field] != value]
+        version = self.meta.get('version', 1)
+        if key['region_source'] == 'crops' and version < CLIPPED_CROPS_VERSION:
+            differences.append(f'crops: cache version {version} padded enlarged boxes with '
+                               'black past the image border; boxes are now clipped to the '
+                               'image')
         if differences:
             teacher = (' It was built with another teacher.'
                        if any(d.startswith('teacher_fingerprint') for d in differences) else '')
