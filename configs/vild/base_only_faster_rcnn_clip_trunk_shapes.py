@@ -7,8 +7,17 @@
 #   python tools/train.py configs/vild/base_only_faster_rcnn_clip_trunk_shapes.py
 #   python tools/test.py configs/vild/base_only_faster_rcnn_clip_trunk_shapes.py \
 #       work_dirs/vild/base_only_faster_rcnn_clip_trunk_shapes
-# The head is the one of base_only_faster_rcnn_r18_fpn_shapes.py.
-_base_ = '../quickstart/vild_text.py'
+_base_ = ['../quickstart/vild_text.py', '../_base_/models/base_only_roi_head.py']
+work_dir = 'work_dirs/vild/base_only_faster_rcnn_clip_trunk_shapes'
+
+model = dict(roi_head={{_base_.base_only_roi_head}})
+# base-class boxes only. One output per class of the test set, so that its labels follow
+# the test set's class order; the novel classes never have a training box (novel AP50 ~ 0).
+#   python tools/train.py configs/quickstart/teacher.py
+#   python tools/train.py configs/vild/base_only_faster_rcnn_clip_trunk_shapes.py
+#   python tools/test.py configs/vild/base_only_faster_rcnn_clip_trunk_shapes.py \
+#       work_dirs/vild/base_only_faster_rcnn_clip_trunk_shapes
+_base_ = ['../quickstart/vild_text.py', '../_base_/models/base_only_roi_head.py']
 work_dir = 'work_dirs/vild/base_only_faster_rcnn_clip_trunk_shapes'
 
 model = dict(

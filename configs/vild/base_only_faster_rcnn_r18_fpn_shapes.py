@@ -9,23 +9,10 @@ _base_ = [
     '../_base_/datasets/shapes_detection.py',
     '../_base_/schedules/shapes_detection_short.py',
     '../_base_/det_runtime.py',
+    '../_base_/models/base_only_roi_head.py',
 ]
 
-model = dict(
-    roi_head=dict(
-        type='StandardRoIHead',
-        bbox_head=dict(
-            _delete_=True,
-            type='Shared2FCBBoxHead',
-            in_channels=64,
-            fc_out_channels=256,
-            roi_feat_size=7,
-            num_classes=12,  # all classes of vlkd-shapes, in the dataset's order
-            reg_class_agnostic=False,
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=1.0))))
+model = dict(roi_head={{_base_.base_only_roi_head}})
 # base-class boxes only (novel objects stay in the images, unlabelled), labels in the order
 # of all classes
 train_dataloader = dict(dataset=dict(metainfo=dict(classes={{_base_.all_classes}})))
