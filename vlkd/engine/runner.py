@@ -3,16 +3,20 @@
 The tools (``tools/train.py``, ``tools/test.py``) are thin: they parse arguments and call
 these functions, which any script can call the same way.
 """
+import datetime
 import logging
 import os.path as osp
 from pathlib import Path
 from typing import Dict, Optional
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.device import get_device
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS, init_default_scope
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS, init_default_scope
 from mmengine.runner import Runner, find_latest_checkpoint
+from torch.nn.parallel import DistributedDataParallel
 
 from vlkd.registry import HOOKS
 from .build_errors import accepted_arguments, check_optimizer_type, explain_build_errors
@@ -38,6 +42,7 @@ def build_runner(cfg: Config) -> Runner:
     ``explain_build_errors(cfg)`` for the same messages.
     """
     check_config(cfg)
+    prepare_cpu_distributed(cfg)
     if 'default_scope' not in cfg:
         cfg.default_scope = 'vlkd'
     init_default_scope(cfg.default_scope)
@@ -46,6 +51,42 @@ def build_runner(cfg: Config) -> Runner:
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)
         return Runner.from_cfg(cfg)
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Let a distributed launch train on CPUs: a gloo process group and DDP without devices.
+
+    mmengine's launchers pin each process to a GPU (``torch.cuda.set_device``) and hand DDP
+    ``device_ids=[LOCAL_RANK]``; both fail without CUDA. For ``--launcher pytorch`` (torchrun,
+    tools/dist_train.sh) on a machine without GPUs this joins the gloo group that torchrun's
+    environment describes and configures DDP for CPU modules. Does nothing with GPUs, without
+    a launcher, or for a FlexibleRunner (its strategy sets up the processes).
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available() or 'runner_type' in cfg:
+        return
+    if launcher != 'pytorch':
+        raise ConfigError(f'--launcher {launcher} pins each process to a GPU and this machine '
+                          'has none; on CPUs start the processes with torchrun '
+                          '(tools/dist_train.sh), i.e. --launcher pytorch.')
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg') or {})
+    if dist_cfg.get('backend', 'gloo') != 'gloo':  # nccl and the others need devices
+        print_log(f"distributed on CPUs: backend {dist_cfg['backend']!r} -> 'gloo'",
+                  logger='current')
+    dist_cfg['backend'] = 'gloo'
+    if 'timeout' in dist_cfg:  # seconds in mmengine configs
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    if not dist.is_initialized():
+        dist.init_process_group(init_method='env://', **dist_cfg)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper_class = MODEL_WRAPPERS.get(wrapper.get('type', 'MMDistributedDataParallel'))
+    if not (isinstance(wrapper_class, type) and issubclass(wrapper_class,
+                                                             DistributedDataParallel)):
+        return  # another wrapper: its own config says how it places the model
+    wrapper.setdefault('device_ids', None)  # DDP of CPU modules takes no device ids
+    wrapper.setdefault('broadcast_buffers', False)  # as mmengine's default DDP
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
 
 
 def default_work_dir(config_path) -> str:
