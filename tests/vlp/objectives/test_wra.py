@@ -123,3 +123,30 @@ def test_errors_name_the_expected_shapes():
     word_mask[1] = False
     with pytest.raises(ValueError, match='sample 1 has no real word'):
         loss(words, regions, word_mask, region_mask)
+
+
+def numpy_ipot(cost, beta, num_iterations, inner_iterations):
+    """IPOT (Xie et al. 2020, algorithm 1) on one unpadded problem, written from the paper
+    with numpy: b = 1/n, G = exp(-C / beta), T = 1; per iteration Q = G * T, then
+    ``inner_iterations`` times a = mu / (Q b), b = nu / (Q^T a); T = diag(a) Q diag(b)."""
+    m, n = cost.shape
+    mu, nu = np.full(m, 1 / m), np.full(n, 1 / n)
+    kernel, plan, b = np.exp(-cost / beta), np.ones((m, n)), np.full(n, 1 / n)
+    for _ in range(num_iterations):
+        q = kernel * plan
+        for _ in range(inner_iterations):
+            a = mu / (q @ b)
+            b = nu / (q.T @ a)
+        plan = a[:, None] * q * b[None, :]
+    return plan
+
+
+@pytest.mark.parametrize('beta, inner_iterations', [(0.5, 1), (0.2, 3)])
+def test_batched_iterates_are_those_of_the_per_sample_algorithm(beta, inner_iterations):
+    words, regions, word_mask, region_mask = padded_batch(seed=5)
+    plan = ipot(cosine_cost(words, regions), word_mask, region_mask, beta=beta,
+                num_iterations=30, inner_iterations=inner_iterations)
+    for b, (_, _, cost) in enumerate(exact_ot(words, regions, word_mask, region_mask)):
+        expected = numpy_ipot(cost, beta, 30, inner_iterations)
+        real = plan[b][word_mask[b]][:, region_mask[b]].numpy()
+        np.testing.assert_allclose(real, expected, rtol=1e-9, atol=1e-15)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from vlkd.registry import MODELS
 
 
+@torch.no_grad()
 def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
          num_iterations: int = 50, inner_iterations: int = 1) -> Tensor:
     """Approximate optimal transport plans of a batch of problems with uniform marginals.
@@ -40,8 +41,14 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
         inner_iterations: Sinkhorn scalings per proximal step (IPOT: 1).
 
     Returns:
-        (B, m, n) plans: column sums are exactly ``1/n_b`` on real columns, row sums
-        approach ``1/m_b``; zero on padded rows and columns.
+        (B, m, n) plans, without gradient: column sums are exactly ``1/n_b`` on real columns,
+        row sums approach ``1/m_b``; zero on padded rows and columns.
+
+    At the sizes of word-region alignment (tens of rows and columns) each tensor operation
+    costs more in dispatch than in arithmetic, so an iteration is kept to seven operations
+    on preallocated buffers: the plan is updated in place, the row and column sums are
+    batched vector-matrix products (``baddbmm``, which also adds 1 to the sums of padded
+    rows / columns so that their scale is ``0 / 1`` instead of ``0 / 0``).
     """
     if cost.dim() != 3 or row_mask.shape != cost.shape[:2] or col_mask.shape != (
             cost.shape[0], cost.shape[2]):
@@ -54,17 +61,24 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
         empty = ((num_rows == 0) | (num_cols == 0)).squeeze(1).nonzero()[0].item()
         raise ValueError(f'sample {empty} has no real word or no real region to transport')
     pair_mask = rows[:, :, None] & cols[:, None, :]
-    row_mass = rows.to(cost.dtype) / num_rows  # (B, m): 1/m on real rows, 0 on padding
-    col_mass = cols.to(cost.dtype) / num_cols
+    # marginals and padding indicators as (B, 1, m) / (B, 1, n) rows for baddbmm
+    row_mass = (rows.to(cost.dtype) / num_rows)[:, None, :]  # 1/m on real rows, 0 on padding
+    col_mass = (cols.to(cost.dtype) / num_cols)[:, None, :]
+    row_padding = (~rows).to(cost.dtype)[:, None, :]
+    col_padding = (~cols).to(cost.dtype)[:, None, :]
     kernel = torch.exp(-cost / beta) * pair_mask
     plan = pair_mask.to(cost.dtype)
     col_scale = col_mass.clone()
+    row_scale, row_sum = torch.empty_like(row_mass), torch.empty_like(row_mass)
+    col_sum = torch.empty_like(col_mass)
     for _ in range(num_iterations):
-        q = kernel * plan
+        plan.mul_(kernel)  # the proximal kernel exp(-C / beta) * T_prev
         for _ in range(inner_iterations):
-            row_scale = row_mass / (q @ col_scale[:, :, None]).squeeze(2).where(rows, 1.0)
-            col_scale = col_mass / (row_scale[:, None, :] @ q).squeeze(1).where(cols, 1.0)
-        plan = row_scale[:, :, None] * q * col_scale[:, None, :]
+            torch.baddbmm(row_padding, col_scale, plan.transpose(1, 2), out=row_sum)
+            torch.div(row_mass, row_sum, out=row_scale)
+            torch.baddbmm(col_padding, row_scale, plan, out=col_sum)
+            torch.div(col_mass, col_sum, out=col_scale)
+        plan.mul_(row_scale.transpose(1, 2)).mul_(col_scale)
     return plan
 
 
