@@ -122,17 +122,22 @@ class CLIPPretrainer(BaseModel):
             ``mode='predict'``, which classifies images by their closest class embedding.
         data_preprocessor: defaults to mmengine's ImgDataPreprocessor with the CLIP mean /
             std (0-255 scale) and BGR -> RGB.
+        grad_checkpointing: open_clip's gradient checkpointing of both towers: each
+            transformer block's activations are recomputed in the backward pass instead of
+            stored (less memory, more time; same losses and gradients). open_clip leaves a
+            ResNet image tower (``vision_cfg.layers`` a list) as it is.
     """
 
     def __init__(self, model_cfg: Optional[dict] = None, model_name: Optional[str] = None,
                  loss: dict = dict(type='ImageTextContrastiveLoss'),
                  zero_shot: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None, grad_checkpointing: bool = False):
         if data_preprocessor is None:
             data_preprocessor = dict(type='ImgDataPreprocessor', mean=CLIP_PIXEL_MEAN,
                                      std=CLIP_PIXEL_STD, bgr_to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.clip = build_open_clip_model(model_name, model_cfg)
+        self.clip.set_grad_checkpointing(grad_checkpointing)
         self.tokenizer = build_tokenizer(model_name, model_cfg)
         self.contrastive_loss = MODELS.build(loss)
         self.image_size = tower_image_size(self.clip)

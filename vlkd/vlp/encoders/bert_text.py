@@ -36,11 +36,15 @@ class BertTextEncoder(TowerEncoder):
             default all.
         token_type: token-type id given to every token when none are passed (modality id).
         frozen: freeze the whole BERT (no gradients, eval mode).
+        grad_checkpointing: recompute each BERT layer's activations in the backward pass
+            instead of storing them (transformers' gradient checkpointing, active in training
+            mode; less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, bert_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
                  vocab_file: Optional[str] = None, max_length: int = 32,
-                 num_layers: Optional[int] = None, token_type: int = 0, frozen: bool = False):
+                 num_layers: Optional[int] = None, token_type: int = 0, frozen: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         if (bert_cfg is None) == (pretrained is None):
             raise ValueError('Give exactly one of bert_cfg (a BertConfig dict, random init) '
@@ -80,6 +84,10 @@ class BertTextEncoder(TowerEncoder):
         self.width = config.hidden_size
         if frozen:
             self.freeze('bert')
+        if grad_checkpointing:  # transformers 5 renamed gradient_checkpointing_enable
+            enable = getattr(self.bert, 'activation_checkpointing_enable',
+                             self.bert.gradient_checkpointing_enable)
+            enable(dict(use_reentrant=False))  # the checkpoint() arguments
 
     @classmethod
     def from_pretrained_minilm(cls, lock: bool = True, **kwargs) -> 'BertTextEncoder':

@@ -34,10 +34,13 @@ class CLIPTextEncoder(TowerEncoder):
         prefix: key prefix of the text tower in ``pretrained`` (keys of the image tower and
             the logit scale are skipped).
         frozen: freeze the tower.
+        grad_checkpointing: recompute each transformer block's activations in the backward
+            pass instead of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, text_cfg: dict, embed_dim: int, quick_gelu: bool = False,
-                 pretrained: Optional[str] = None, prefix: str = '', frozen: bool = False):
+                 pretrained: Optional[str] = None, prefix: str = '', frozen: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         text_cfg = _plain(text_cfg)
         if text_cfg.get('hf_model_name') or text_cfg.get('embed_cls'):
@@ -56,6 +59,7 @@ class CLIPTextEncoder(TowerEncoder):
         self.embed_dim = embed_dim
         if frozen:
             self.freeze('text')
+        self.text.set_grad_checkpointing(grad_checkpointing)
 
     def tokenize(self, texts: Sequence[str]) -> Dict[str, Tensor]:
         """``dict(input_ids, attention_mask)`` (N, context_length) on the encoder's device."""

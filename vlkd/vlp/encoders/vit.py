@@ -4,6 +4,7 @@ from typing import Optional
 import open_clip
 import timm
 import torch
+from timm.models import checkpoint_seq
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
@@ -36,12 +37,16 @@ class ViTPatchEncoder(TowerEncoder):
             (``head.``) of timm files are skipped.
         mask_token: create the learned [MASK] patch embedding (needed for ``patch_mask``).
         frozen: freeze the tower (the [MASK] embedding stays trainable).
+        grad_checkpointing: recompute each transformer block's activations in the backward
+            pass instead of storing them (less memory, about one more forward pass of time);
+            the outputs and gradients are unchanged.
     """
 
     def __init__(self, vision_cfg: Optional[dict] = None, embed_dim: Optional[int] = None,
                  quick_gelu: bool = False, timm_model: Optional[str] = None,
                  timm_kwargs: Optional[dict] = None, pretrained: Optional[str] = None,
-                 prefix: str = '', mask_token: bool = False, frozen: bool = False):
+                 prefix: str = '', mask_token: bool = False, frozen: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         if (vision_cfg is None) == (timm_model is None):
             raise ValueError('Give exactly one of vision_cfg (an open_clip ViT config) and '
@@ -72,6 +77,8 @@ class ViTPatchEncoder(TowerEncoder):
         self.mask_token = nn.Parameter(torch.zeros(self.width)) if mask_token else None
         if frozen:
             self.freeze('vit')
+        # open_clip's transformer reads the flag itself; timm's blocks are run in forward()
+        self.vit.set_grad_checkpointing(grad_checkpointing)
 
     def _patch_embeddings(self, images: Tensor) -> Tensor:
         if tuple(images.shape[-2:]) != self.image_size or images.dim() != 4:
@@ -99,7 +106,8 @@ class ViTPatchEncoder(TowerEncoder):
         vit = self.vit
         if self.embed_dim is None:  # timm
             x = vit.norm_pre(vit.patch_drop(vit._pos_embed(x)))
-            tokens = vit.norm(vit.blocks(x))
+            x = checkpoint_seq(vit.blocks, x) if vit.grad_checkpointing else vit.blocks(x)
+            tokens = vit.norm(x)
             cls, embedding = vit.forward_head(tokens, pre_logits=True), None
         else:  # open_clip
             cls_token = vit.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)

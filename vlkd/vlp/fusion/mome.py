@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from vlkd.registry import MODELS
 from vlkd.vlp.encoders.output import EncoderOutput
@@ -129,12 +130,15 @@ class MoMETransformer(nn.Module):
         width, depth, num_heads, mlp_ratio, dropout: of the transformer.
         num_vl_layers: top blocks with a VL-FFN (``0 < num_vl_layers <= depth``).
         mask_token: learn a [MASK] patch embedding (masked image modelling).
+        grad_checkpointing: recompute each block's activations in the backward pass instead
+            of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, image_size: int, patch_size: int, vocab_size: int = 30522,
                  max_text_length: int = 32, width: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4.0, num_vl_layers: int = 2,
-                 dropout: float = 0.0, mask_token: bool = False):
+                 dropout: float = 0.0, mask_token: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         if not 0 < num_vl_layers <= depth:
             raise ValueError(f'num_vl_layers must be in [1, depth={depth}], got '
@@ -146,11 +150,15 @@ class MoMETransformer(nn.Module):
             MoMEBlock(width, num_heads, mlp_ratio, i >= depth - num_vl_layers, dropout)
             for i in range(depth))
         self.norm = nn.LayerNorm(width)
+        self.grad_checkpointing = grad_checkpointing
 
     def _run(self, x: Tensor, bias: Optional[Tensor],
              routings: List[Sequence[Tuple[str, int]]]) -> Tensor:
         for block, routing in zip(self.blocks, routings):
-            x = block(x, bias, routing)
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, bias, routing, use_reentrant=False)
+            else:
+                x = block(x, bias, routing)
         return self.norm(x)
 
     def encode_image(self, images: Tensor, patch_mask: Optional[Tensor] = None
