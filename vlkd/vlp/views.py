@@ -14,6 +14,7 @@ from typing import Optional, Union
 from torch import Tensor
 
 from vlkd.vlp.encoders import EncoderOutput, RegionBatch
+from vlkd.vlp.objectives.distributed import gather_padded
 
 
 @dataclass
@@ -58,6 +59,39 @@ def select_output(output: EncoderOutput, index: Tensor) -> EncoderOutput:
                             else getattr(output, f.name)[index] for f in fields(output)})
 
 
+def gather_visual(visual: Visual) -> Visual:
+    """Every process's visual inputs, concatenated in rank order (regions and frames padded
+    to the longest list of all processes)."""
+    if isinstance(visual, RegionBatch):
+        return RegionBatch(gather_padded(visual.features), gather_padded(visual.boxes),
+                           gather_padded(visual.image_sizes, dim=0),
+                           gather_padded(visual.mask, value=False),
+                           None if visual.class_probs is None
+                           else gather_padded(visual.class_probs))
+    if isinstance(visual, VideoBatch):
+        return VideoBatch(gather_padded(visual.frames), gather_padded(visual.num_frames, dim=0))
+    return gather_padded(visual, dim=0)
+
+
+# the fields of an EncoderOutput that are one row per sample; the others are (B, L, ...)
+_PER_SAMPLE_FIELDS = ('cls', 'embedding')
+
+
+def gather_output(output: EncoderOutput) -> EncoderOutput:
+    """Every process's encoder output, concatenated in rank order with gradient, token
+    sequences padded to the longest of all processes (padding masked out)."""
+    gathered = {}
+    for f in fields(output):
+        value = getattr(output, f.name)
+        if value is None:
+            gathered[f.name] = None
+        elif f.name in _PER_SAMPLE_FIELDS:
+            gathered[f.name] = gather_padded(value, dim=0)
+        else:
+            gathered[f.name] = gather_padded(value, value=False if f.name == 'mask' else 0)
+    return EncoderOutput(**gathered)
+
+
 class VisualView:
     """Visual inputs, optionally with masked units, encoded by ``backbone`` on first use.
 
@@ -94,6 +128,14 @@ class VisualView:
         """The same inputs with ``unit_mask`` (B, N) units masked (encoded afresh)."""
         return VisualView(self.backbone, self.inputs, unit_mask)
 
+    def gathered(self) -> 'VisualView':
+        """The view of every process's rows in rank order (this process's alone without
+        torch.distributed); the encoding is gathered with its gradient, never recomputed."""
+        return VisualView(self.backbone, gather_visual(self.inputs),
+                          None if self.unit_mask is None
+                          else gather_padded(self.unit_mask, value=False),
+                          gather_output(self.encoded))
+
 
 class TextView:
     """Token ids (B, L) with their padding mask (B, L) bool, encoded by ``backbone`` on
@@ -128,6 +170,13 @@ class TextView:
         """Other ids (e.g. masked) with the same padding (encoded afresh)."""
         return TextView(self.backbone, input_ids, self.attention_mask)
 
+    def gathered(self) -> 'TextView':
+        """The view of every process's rows in rank order, padded to the longest caption
+        of all processes; the encoding is gathered with its gradient, never recomputed."""
+        return TextView(self.backbone, gather_padded(self.input_ids),
+                        gather_padded(self.attention_mask, value=False),
+                        gather_output(self.encoded))
+
 
 __all__ = ['VideoBatch', 'VisualView', 'TextView', 'select_visual', 'select_output',
-           'visual_batch_size']
+           'visual_batch_size', 'gather_visual', 'gather_output']

@@ -51,6 +51,22 @@ def test_uniform_swapping_without_similarities():
         assert chisquare(counts[i, others]).pvalue > 1e-3
 
 
+def test_hardest_negatives_are_the_most_similar_non_positives():
+    g = torch.Generator().manual_seed(2)
+    similarity = torch.randn(6, 6, generator=g)
+    positive = torch.eye(6, dtype=torch.bool)
+    positive[0, 4] = positive[4, 0] = True
+    negative_text, negative_image = sample_negatives(similarity, positive, hard='hardest')
+    sim, pos = similarity.tolist(), positive.tolist()
+    for i in range(6):
+        texts = [j for j in range(6) if not pos[i][j]]
+        images = [j for j in range(6) if not pos[j][i]]
+        assert negative_text[i] == max(texts, key=lambda j: sim[i][j])
+        assert negative_image[i] == max(images, key=lambda j: sim[j][i])
+    with pytest.raises(ValueError, match="'softmax', 'hardest', 'uniform'"):
+        sample_negatives(similarity, hard='hard')
+
+
 def test_sampler_rejects_rows_without_negatives_and_bad_shapes():
     positive = torch.eye(3, dtype=torch.bool)
     positive[2] = True

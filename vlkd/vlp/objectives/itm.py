@@ -9,6 +9,9 @@ the ITC similarities of the batch: image ``i`` gets text ``j`` with probability
     P(j | i) = exp(s_ij) / sum_{k not a positive of i} exp(s_ik)   (0 for positives of i),
 
 the softmax of its similarity row restricted to non-positives, and symmetrically for texts.
+The hardest negative (the most similar non-positive, as VSE++) is the deterministic
+variant. Under torch.distributed the negatives come from every process's batch (the
+caller gathers the similarities, see :meth:`vlkd.vlp.tasks.PretrainingStep.matching`).
 Positives are the diagonal plus any pair the caller marks (the same image with several
 captions, duplicate captions), so that a "negative" is never a true match.
 
@@ -16,7 +19,7 @@ The fusion encoder belongs to the model, so the sampling is a separate step:
 :func:`sample_negatives` picks indices, :func:`matching_pairs` lays out the ``3N`` pairs to
 fuse, and :class:`ImageTextMatchingLoss` scores the fused outputs.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +28,22 @@ from torch import Tensor, nn
 from vlkd.registry import MODELS
 
 
+NEGATIVE_MODES = ('softmax', 'hardest', 'uniform')
+
+
+def negative_mode(hard: Union[bool, str]) -> str:
+    """The negative mining mode of a ``hard_negatives`` setting: True -> 'softmax' (ALBEF),
+    False -> 'uniform', or one of :data:`NEGATIVE_MODES` by name."""
+    if isinstance(hard, bool):
+        return 'softmax' if hard else 'uniform'
+    if hard not in NEGATIVE_MODES:
+        raise ValueError(f'hard negatives must be True, False or one of {NEGATIVE_MODES}, '
+                         f'got {hard!r}')
+    return hard
+
+
 def sample_negatives(similarity: Tensor, positive_mask: Optional[Tensor] = None,
-                     hard: bool = True,
+                     hard: Union[bool, str] = True,
                      generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
     """A negative text for every image and a negative image for every text.
 
@@ -35,7 +52,8 @@ def sample_negatives(similarity: Tensor, positive_mask: Optional[Tensor] = None,
             ``i``, column ``j`` text ``j``; pair ``i`` is (image i, text i). No gradient.
         positive_mask: (N, N) bool, True where image ``i`` and text ``j`` match; defaults to
             the diagonal (the diagonal is always positive).
-        hard: sample with the softmax of the similarities (ALBEF); False: uniformly among
+        hard: True or 'softmax': sample with the softmax of the similarities (ALBEF);
+            'hardest': the most similar non-positive; False or 'uniform': uniformly among
             the non-positives (plain swapping).
         generator: random generator on the device of ``similarity``.
 
@@ -59,11 +77,16 @@ def sample_negatives(similarity: Tensor, positive_mask: Optional[Tensor] = None,
         if full.any():
             raise ValueError(f'{name} {full.nonzero()[0].item()} matches every sample of the '
                              'batch: there is no negative to sample for it')
-    scores = similarity.detach().float() if hard else torch.zeros_like(similarity.detach().float())
+    mode = negative_mode(hard)
+    scores = similarity.detach().float()
+    if mode == 'uniform':
+        scores = torch.zeros_like(scores)
 
     def draw(logits: Tensor, mask: Tensor) -> Tensor:
-        probs = logits.masked_fill(mask, -torch.inf).softmax(dim=1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        logits = logits.masked_fill(mask, -torch.inf)
+        if mode == 'hardest':
+            return logits.argmax(dim=1)
+        return torch.multinomial(logits.softmax(dim=1), 1, generator=generator).squeeze(1)
 
     return draw(scores, positive_mask), draw(scores.T, positive_mask.T)
 

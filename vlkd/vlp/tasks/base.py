@@ -13,7 +13,7 @@ matching pairs and their fused outputs, and the same step on the momentum model.
 ALBEF's ITC, ITM and MLM share the unimodal towers; UNITER's MRFR and MRC share one fused
 pass over masked regions; ITM and WRA share the fused matching pairs.
 """
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -21,13 +21,16 @@ from torch import Tensor, nn
 from vlkd.vlp.fusion import FusionOutput
 from vlkd.vlp.objectives import mask_tokens, mask_visual_tokens, matching_pairs, \
     sample_negatives
-from vlkd.vlp.objectives.distributed import world
+from vlkd.vlp.objectives.distributed import gather_no_grad, gather_objects, world
+from vlkd.vlp.objectives.itm import negative_mode
 from vlkd.vlp.views import TextView, Visual, VisualView
 
 
 class MatchingPairs(NamedTuple):
     """The 3N image-text matching pairs of a batch (see
-    :func:`vlkd.vlp.objectives.matching_pairs`) and their fused outputs."""
+    :func:`vlkd.vlp.objectives.matching_pairs`) and their fused outputs. Under
+    torch.distributed the indices are rows of the global batch (every process's rows in
+    rank order)."""
 
     image_index: Tensor
     text_index: Tensor
@@ -126,18 +129,9 @@ class PretrainingStep:
     def positive_mask(self) -> Tensor:
         """(B, B) bool: pair ``i``'s image matches caption ``j`` (the same caption, or the
         same label)."""
-        def compute():
-            n = len(self)
-            device = self.text.input_ids.device
-            codes = {text: index for index, text in enumerate(self.texts)}
-            same_text = torch.tensor([codes[t] for t in self.texts], device=device)
-            mask = same_text[:, None] == same_text[None, :]
-            if self.labels is not None:
-                labelled = self.labels >= 0
-                mask |= (self.labels[:, None] == self.labels[None, :]) & labelled[:, None] \
-                    & labelled[None, :]
-            return mask | torch.eye(n, dtype=torch.bool, device=device)
-        return self.cached('positive_mask', compute)
+        return self.cached('positive_mask',
+                           lambda: positive_pairs(self.texts, self.labels,
+                                                  self.text.input_ids.device))
 
     def pair_labels(self) -> Tensor:
         """(B,) labels for image-text-label contrast: the pair's label, or for an unlabelled
@@ -174,27 +168,70 @@ class PretrainingStep:
         return self.cached(('masked_units', mask_ratio), compute)
 
     # -- image-text matching pairs -----------------------------------------------------
-    def matching(self, hard_negatives: bool) -> MatchingPairs:
-        """The N positive and 2N negative pairs (ALBEF's hard negatives drawn from the joint
-        similarities, else uniformly among non-positives) and their fused outputs."""
+    def matching(self, hard_negatives: Union[bool, str]) -> MatchingPairs:
+        """The N positive and 2N negative pairs and their fused outputs.
+
+        Negatives (see :func:`~vlkd.vlp.objectives.sample_negatives`) are ALBEF's hard
+        negatives drawn from the joint-space similarities, the hardest ones, or uniform
+        among non-positives. Under torch.distributed they come from the whole global batch:
+        the similarities, captions and labels of every process are gathered, and so are the
+        unimodal encodings (with their gradient) that the negative pairs fuse.
+        """
         def compute():
-            if len(self) < 2:
+            rank, world_size = world()
+            if len(self) * world_size < 2:
                 raise ValueError('Image-text matching needs at least 2 pairs per batch.')
-            positive = self.positive_mask()
+            texts, labels = self.texts, self.labels
+            if world_size > 1:
+                texts = gather_objects(texts)
+                labels = None if labels is None else gather_no_grad(labels)
+            positive = positive_pairs(texts, labels, self.text.input_ids.device)
             # a sample that matches the whole batch keeps only its own pair as positive
             lonely = positive.all(dim=1) | positive.all(dim=0)
             positive = torch.where(lonely[:, None] | lonely[None, :],
-                                   torch.eye(len(self), dtype=torch.bool,
+                                   torch.eye(len(texts), dtype=torch.bool,
                                              device=positive.device), positive)
-            scores = self.similarity() if hard_negatives else \
+            mode = negative_mode(hard_negatives)
+            scores = self.global_similarity() if mode != 'uniform' else \
                 positive.new_zeros(positive.shape, dtype=torch.float)
-            negative_text, negative_image = sample_negatives(scores, positive,
-                                                             hard=hard_negatives)
-            image_index, text_index, is_match = matching_pairs(negative_text, negative_image)
-            image, text = self.image.select(image_index), self.text.select(text_index)
+            negative_text, negative_image = sample_negatives(scores, positive, hard=mode)
+            own = rank * len(self) + torch.arange(len(self), device=positive.device)
+            image_index, text_index, is_match = matching_pairs(negative_text[own],
+                                                               negative_image[own])
+            # the positives and this process's sides of the negatives are rows ``own``
+            # of the gathered views; the other sides may come from any process
+            image_index = torch.cat([own, own, image_index[2 * len(self):]])
+            text_index = torch.cat([own, text_index[len(self):2 * len(self)], own])
+            image_pool, text_pool = (self.image, self.text) if world_size == 1 else \
+                (self.image.gathered(), self.text.gathered())
+            image, text = image_pool.select(image_index), text_pool.select(text_index)
             fused = self.backbone.fuse(image, text)
             return MatchingPairs(image_index, text_index, is_match, image, text, fused)
         return self.cached(('matching', hard_negatives), compute)
+
+    def global_similarity(self) -> Tensor:
+        """(W*B, W*B) scaled cosine similarities of the images and texts of every process
+        (rank order), no gradient; :meth:`similarity` without torch.distributed."""
+        def compute():
+            if world()[1] == 1:
+                return self.similarity()
+            image, text = (nn.functional.normalize(gather_no_grad(f.detach()), dim=-1)
+                           for f in self.joint_features())
+            task = self.tasks[self.joint_space]
+            return task.logit_scale.detach().exp() * image @ text.T
+        return self.cached('global_similarity', compute)
+
+
+def positive_pairs(texts: Sequence[str], labels: Optional[Tensor], device) -> Tensor:
+    """(B, B) bool: image ``i`` matches caption ``j``: equal captions, equal labels (labels
+    < 0 match nothing but themselves), and the diagonal."""
+    codes = {text: index for index, text in enumerate(texts)}
+    same_text = torch.tensor([codes[t] for t in texts], device=device)
+    mask = same_text[:, None] == same_text[None, :]
+    if labels is not None:
+        labelled = labels >= 0
+        mask |= (labels[:, None] == labels[None, :]) & labelled[:, None] & labelled[None, :]
+    return mask | torch.eye(len(texts), dtype=torch.bool, device=device)
 
 
 class PretrainingTask(nn.Module):

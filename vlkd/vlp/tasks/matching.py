@@ -26,8 +26,10 @@ class ImageTextMatchingTask(PretrainingTask):
     [CLS], ALBEF's fused text [CLS], or ViLBERT's [CLS_T; CLS_V]).
 
     Args:
-        hard_negatives: draw negatives from the softmax of the joint-space similarities
-            (ALBEF; needs a contrastive task); False: uniformly among non-positives.
+        hard_negatives: True or 'softmax': draw negatives from the softmax of the
+            joint-space similarities (ALBEF; needs a contrastive task); 'hardest': take the
+            most similar non-positive; False or 'uniform': uniformly among non-positives.
+            Under torch.distributed negatives come from every process's batch.
         weight, stages: see :class:`PretrainingTask`.
     """
 
