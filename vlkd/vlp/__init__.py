@@ -5,6 +5,7 @@ from .metrics import ZeroShotCropAccuracy, split_accuracy, teacher_crop_accuracy
 from .momentum import FeatureQueue, MomentumContrastiveLoss, MomentumModel, ramped_alpha
 from .objectives import ImageTextContrastiveLoss
 from . import backbone, data_preprocessors, tasks  # noqa: F401  (registers them)
+from . import sharding  # noqa: F401  (registers the FSDP wrap policy)
 from .model import VLPModel
 from .views import VideoBatch
 

@@ -1,0 +1,124 @@
+"""FSDP through mmengine's FlexibleRunner (configs/_base_/strategies/fsdp.py) on CPUs.
+
+torch's FSDP runs on the CPU with the gloo backend when given ``device_id='cpu'``. Two
+processes, each with half the batch and every transformer block an FSDP unit
+(``vlkd.transformer_block_wrap_policy``), must train as one process without FSDP on the
+whole batch: per iteration the mean of their losses is its loss (the ITC loss gathers its
+negatives across processes) and the gathered weights agree after the optimizer steps.
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+sys.path.insert(0, str(Path(__file__).parents[1] / 'vlp' / 'objectives'))
+from _distributed import run_in_processes  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+ITERATIONS = 3
+BATCH = 4  # the single process's batch; each of the two FSDP processes gets half
+
+
+def _train(rank: int, world_size: int, cfg_dict: dict, fsdp: bool):
+    """Train in this process (``fsdp``: the recipe; else without its strategy, a plain
+    Runner); returns the per-iteration losses, the model wrapper, the number of FSDP units
+    and (rank 0) the whole state dict after training."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    from vlkd.engine import build_runner  # imported in the spawned processes
+    cfg = Config(cfg_dict, format_python_code=False)
+    if fsdp:  # the variables torchrun sets
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    else:
+        cfg.pop('runner_type'), cfg.pop('strategy')
+    cfg.launcher = 'pytorch' if fsdp else 'none'
+    cfg.work_dir = f"{cfg.work_dir}/{'fsdp' if fsdp else 'single'}"
+    cfg.train_dataloader.batch_size = BATCH // world_size
+    runner = build_runner(cfg)
+    runner.train()
+    state = runner.model.state_dict()  # FSDP: gathered (state_dict_cfg='full'), collective
+    units = sum(isinstance(m, FullyShardedDataParallel) for m in runner.model.modules())
+    return dict(losses=list(runner.message_hub.get_scalar('train/loss').data[0]),
+                wrapper=type(runner.model).__name__, units=units,
+                state={k: v.clone() for k, v in state.items()} if rank == 0 else None)
+
+
+def fsdp_recipe(relocate_config) -> Config:
+    """clip_shapes_tiny_fsdp.py on the test data, deterministic, with a small ViT image tower
+    (the recipe's ResNet has batch norm, whose statistics depend on the batch split)."""
+    cfg = relocate_config(Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny_fsdp.py'))
+    cfg.train_dataloader.dataset = dict(
+        type='ImageTextDataset', data_root=cfg.train_dataloader.dataset.data_root,
+        ann_file='annotations/captions_train.json', data_prefix=dict(img='images/train/'),
+        items='images', test_mode=True, pipeline=cfg.retrieval_pipeline)
+    # a fixed order: the two runners draw the shuffling seed at different times otherwise
+    cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=0)
+    cfg.model.model_cfg.vision_cfg = dict(image_size=32, patch_size=8, layers=2, width=32,
+                                          head_width=16)
+    cfg.model.model_cfg.text_cfg.update(layers=2, width=32, heads=2)
+    cfg.model.model_cfg.embed_dim = 32
+    cfg.strategy.model_wrapper.device_id = 'cpu'
+    cfg.train_cfg.update(max_iters=ITERATIONS, val_interval=ITERATIONS + 1)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERATIONS + 1,
+                                        save_last=False)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.randomness = dict(seed=0)
+    cfg.optim_wrapper = dict(type='OptimWrapper',
+                             optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+    cfg.param_scheduler = None
+    return cfg
+
+
+def save_initial_weights(cfg: Config, path: Path) -> None:
+    """Both runs start from these weights: the runners build their models at different
+    points of the random stream."""
+    from vlkd.registry import MODELS
+    torch.manual_seed(0)
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict()), path)
+    cfg.load_from = str(path)
+
+
+def test_fsdp_recipe_config():
+    cfg = Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny_fsdp.py')
+    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'FSDPStrategy'
+    assert cfg.model == Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny.py').model
+
+
+@pytest.mark.slow
+def test_fsdp_two_processes_equal_one_process_with_the_doubled_batch(relocate_config,
+                                                                      tmp_path):
+    cfg = fsdp_recipe(relocate_config)
+    save_initial_weights(cfg, tmp_path / 'initial.pth')
+    cfg_dict = cfg.to_dict()
+    double = run_in_processes(_train, cfg_dict, True, world_size=2)
+    single = _train(0, 1, cfg_dict, fsdp=False)  # here: no process group
+
+    assert single['wrapper'] == 'CLIPPretrainer'
+    # the root and the 2 + 2 transformer blocks of the two towers
+    assert [(run['wrapper'], run['units']) for run in double] == \
+        [('VLKDFullyShardedDataParallel', 5)] * 2
+    mean_losses = torch.tensor([run['losses'] for run in double]).mean(0)
+    torch.testing.assert_close(mean_losses, torch.tensor(single['losses']), rtol=1e-4,
+                               atol=1e-6)
+    one, two = single['state'], double[0]['state']
+    assert one.keys() == two.keys()
+    for name, value in one.items():
+        torch.testing.assert_close(two[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_wrap_policy_makes_units_of_the_transformer_blocks_only():
+    from vlkd.registry import MODELS
+    from vlkd.vlp.sharding import transformer_block_wrap_policy
+    model = MODELS.build(dict(type='CLIPPretrainer', model_cfg=dict(
+        embed_dim=16, vision_cfg=dict(image_size=32, patch_size=8, width=32, layers=2,
+                                      head_width=16),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=3))))
+    wrapped = [name for name, module in model.named_modules()
+               if transformer_block_wrap_policy(module, False, 10 ** 9)]
+    assert wrapped == [f'clip.visual.transformer.resblocks.{i}' for i in range(2)] + \
+        [f'clip.transformer.resblocks.{i}' for i in range(3)]
+    assert transformer_block_wrap_policy(model, True, 0)  # descends into every module
