@@ -63,8 +63,8 @@ def fsdp_recipe(relocate_config) -> Config:
     cfg.strategy.model_wrapper.device_id = 'cpu'
     cfg.train_cfg.update(max_iters=ITERATIONS, val_interval=ITERATIONS + 1)
     cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERATIONS + 1,
-                                        save_last=False)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERATIONS,
+                                        by_epoch=False)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=0)
     cfg.optim_wrapper = dict(type='OptimWrapper',
@@ -104,10 +104,13 @@ def test_fsdp_two_processes_equal_one_process_with_the_doubled_batch(relocate_co
     mean_losses = torch.tensor([run['losses'] for run in double]).mean(0)
     torch.testing.assert_close(mean_losses, torch.tensor(single['losses']), rtol=1e-4,
                                atol=1e-6)
-    one, two = single['state'], double[0]['state']
-    assert one.keys() == two.keys()
-    for name, value in one.items():
-        torch.testing.assert_close(two[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    # the gathered weights, and the checkpoint rank 0 wrote: loadable without FSDP
+    checkpoint = torch.load(Path(cfg.work_dir) / 'fsdp' / f'iter_{ITERATIONS}.pth',
+                            weights_only=False)
+    for two in (double[0]['state'], checkpoint['state_dict']):
+        assert two.keys() == single['state'].keys()
+        for name, value in single['state'].items():
+            torch.testing.assert_close(two[name], value, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_wrap_policy_makes_units_of_the_transformer_blocks_only():
