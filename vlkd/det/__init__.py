@@ -5,6 +5,7 @@ from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
                            cache_key, write_region_cache)
 from .teacher_backbone import CLIPResNetBackbone
+from .teacher_boxes import TeacherBoxClassifier
 from .vild_bbox_head import ViLDBBoxHead
 from .vild_ensemble import (ViLDEnsembleBBoxHead, ViLDEnsembleRoIHead, ViLDFasterRCNN,
                             vild_ensemble_scores)
@@ -17,4 +18,4 @@ __all__ = ['CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'O
            'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',
            'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
            'ViLDFasterRCNN', 'vild_ensemble_scores', 'ViLDImageBBoxHead', 'ViLDRoIHead',
-           'TextVocabulary', 'check_class_names', 'read_vocabulary_file']
+           'TextVocabulary', 'check_class_names', 'read_vocabulary_file', 'TeacherBoxClassifier']
