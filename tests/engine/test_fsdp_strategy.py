@@ -6,6 +6,7 @@ processes, each with half the batch and every transformer block an FSDP unit
 whole batch: per iteration the mean of their losses is its loss (the ITC loss gathers its
 negatives across processes) and the gathered weights agree after the optimizer steps.
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -125,3 +126,21 @@ def test_wrap_policy_makes_units_of_the_transformer_blocks_only():
     assert wrapped == [f'clip.visual.transformer.resblocks.{i}' for i in range(2)] + \
         [f'clip.transformer.resblocks.{i}' for i in range(3)]
     assert transformer_block_wrap_policy(model, True, 0)  # descends into every module
+
+
+def test_deepspeed_recipe_config_without_deepspeed(tmp_path):
+    """The DeepSpeed variant keeps the recipe's model and optimizer; without the deepspeed
+    package (vlkd does not install it) building its runner fails naming DeepSpeed."""
+    from vlkd.engine import ConfigError, build_runner
+    cfg = Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny_deepspeed.py')
+    recipe = Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny.py')
+    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'DeepSpeedStrategy'
+    assert cfg.strategy.zero_optimization.stage == 2
+    assert cfg.model == recipe.model
+    assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
+    assert cfg.optim_wrapper.optimizer == recipe.optim_wrapper.optimizer
+    if importlib.util.find_spec('deepspeed') is not None:
+        pytest.skip('deepspeed is installed')
+    cfg.work_dir = str(tmp_path)
+    with pytest.raises((AssertionError, ConfigError), match='DeepSpeed'):
+        build_runner(cfg)
