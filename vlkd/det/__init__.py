@@ -1,5 +1,9 @@
 """Open-vocabulary detection students for mmdet."""
 from .class_check import CheckClassNamesHook, ClassNamesMismatch
+from .hierkd_captions import AttachCaption, flip_caption
+from .hierkd_global import (CaptionEncoder, CaptionGuidedPooling, GlobalCaptionDistillation,
+                            flatten_feature_levels)
+from .hierkd_roi_head import HierKDRoIHead
 from .inference import OpenVocabDetector, coco_detections
 from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
@@ -18,4 +22,6 @@ __all__ = ['CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'O
            'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',
            'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
            'ViLDFasterRCNN', 'vild_ensemble_scores', 'ViLDImageBBoxHead', 'ViLDRoIHead',
-           'TextVocabulary', 'check_class_names', 'read_vocabulary_file', 'TeacherBoxClassifier']
+           'TextVocabulary', 'check_class_names', 'read_vocabulary_file', 'TeacherBoxClassifier',
+           'AttachCaption', 'flip_caption', 'CaptionEncoder', 'CaptionGuidedPooling',
+           'GlobalCaptionDistillation', 'flatten_feature_levels', 'HierKDRoIHead']
