@@ -24,6 +24,7 @@ functions are in :mod:`vlkd.benchmark`; ``tools/benchmark_vlp.py`` and
 docs/benchmarks.md for the recorded tables.
 """
 import argparse
+import contextlib
 import datetime
 import os
 import sys
@@ -75,6 +76,41 @@ def embedding_rows(rows: list) -> list:
     return out
 
 
+def measure_rows(device: torch.device, quick: bool, repeats: int, data_root, progress) -> list:
+    """Every row of the table, in order; ``progress(message)`` is told of each part."""
+    size = {key: value[quick] for key, value in SIZES.items()}
+    timing = dict(min_seconds=0.0) if quick else {}
+    repeats = min(2, repeats) if quick else repeats
+    rows = []
+    for batch in size['itc']:
+        progress(f'ITC, batch {batch}')
+        rows.append(bench_itc(batch, device, repeats, **timing))
+    for words, regions in ((20, 36), (40, 100)):
+        progress(f'IPOT, {words} x {regions}')
+        rows.append(bench_wra(device, repeats, max_words=words, max_regions=regions, **timing))
+    progress('sparsemax')
+    rows.append(bench_sparsemax(device, repeats, **size['sparsemax'], **timing))
+    progress('region embedding')
+    rows += embedding_rows(bench_embedding('shapes', device, size['proposals'], repeats,
+                                           spec=size['embedding']))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = shapes_data_root(data_root, size['vild']['num_images'], tmp)
+        progress('ViLD vs plain detector steps')
+        (plain, vild), info = bench_training(device, proposals=size['proposals'],
+                                             data_root=root, students=VILD, **size['vild'])
+        rows.append(dict(
+            name='ViLD (distilled) student step vs plain mmdet Faster R-CNN step',
+            setting=f"{VILD[1][1]} vs {VILD[0][1]}, batch {info['batch']}, median of "
+                    f"{size['vild']['steps']} steps",
+            agreement='-', passed=None, ours=vild['step'], theirs=plain['step'],
+            ours_memory=vild['memory'], theirs_memory=plain['memory']))
+        progress('CLIP recipe vs plain loop')
+        rows.append(bench_clip_recipe(device, data_root=root, **size['clip']))
+    progress('ViT step vs torch.mm')
+    rows.append(bench_vit_matmul(device, repeats, **VIT[device.type][quick], **timing))
+    return rows
+
+
 def format_memory(value) -> str:
     return '-' if value is None else f'{value / MIB:.1f}'
 
@@ -102,7 +138,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     parser.add_argument('--repeats', type=int, default=5,
-                        help='alternating runs per row (the best is kept)')
+                        help='at least this many alternating runs per row, more for fast rows '
+                             '(until 2 s); the best run is kept')
     parser.add_argument('--quick', action='store_true',
                         help='every row at toy sizes, in seconds: a smoke test')
     parser.add_argument('--data-root', default=None,
@@ -113,41 +150,15 @@ def main(argv=None):
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: torch sees no CUDA device')
     MMLogger.get_instance('benchmark', log_level='WARNING')
-    size = {key: value[args.quick] for key, value in SIZES.items()}
-    repeats = min(2, args.repeats) if args.quick else args.repeats
     load_before, started = os.getloadavg(), time.perf_counter()
 
     def progress(message):
         print(f'[{time.perf_counter() - started:6.0f} s] {message}', file=sys.stderr,
               flush=True)
 
-    rows = []
-    for batch in size['itc']:
-        progress(f'ITC, batch {batch}')
-        rows.append(bench_itc(batch, device, repeats))
-    for words, regions in ((20, 36), (40, 100)):
-        progress(f'IPOT, {words} x {regions}')
-        rows.append(bench_wra(device, repeats, max_words=words, max_regions=regions))
-    progress('sparsemax')
-    rows.append(bench_sparsemax(device, repeats, **size['sparsemax']))
-    progress('region embedding')
-    rows += embedding_rows(bench_embedding('shapes', device, size['proposals'], repeats,
-                                           spec=size['embedding']))
-    with tempfile.TemporaryDirectory() as tmp:
-        data_root = shapes_data_root(args.data_root, size['vild']['num_images'], tmp)
-        progress('ViLD vs plain detector steps')
-        (plain, vild), info = bench_training(device, proposals=size['proposals'],
-                                             data_root=data_root, students=VILD,
-                                             **size['vild'])
-        rows.append(dict(name='ViLD (distilled) student step vs plain mmdet Faster R-CNN step',
-                         setting=f"{VILD[1][1]} vs {VILD[0][1]}, batch {info['batch']}, "
-                                 f"median of {size['vild']['steps']} steps",
-                         agreement='-', passed=None, ours=vild['step'], theirs=plain['step'],
-                         ours_memory=vild['memory'], theirs_memory=plain['memory']))
-        progress('CLIP recipe vs plain loop')
-        rows.append(bench_clip_recipe(device, data_root=data_root, **size['clip']))
-    progress('ViT step vs torch.mm')
-    rows.append(bench_vit_matmul(device, repeats, **VIT[device.type][args.quick]))
+    # libraries' prints (pycocotools) go to stderr with the progress; the table alone to stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        rows = measure_rows(device, args.quick, args.repeats, args.data_root, progress)
     load_after = os.getloadavg()
     progress('done')
 

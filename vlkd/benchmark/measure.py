@@ -40,13 +40,17 @@ def timed(fn: Callable, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def best_times(ours: Callable, theirs: Callable, repeats: int,
-               device: torch.device) -> Tuple[float, float]:
-    """Best wall times (s) of ``ours()`` and ``theirs()`` over ``repeats`` alternating runs
-    after one warm-up each: alternating exposes both to the same load of a shared machine,
-    and the best run is the least disturbed by it."""
+def best_times(ours: Callable, theirs: Callable, repeats: int, device: torch.device,
+               min_seconds: float = 2.0) -> Tuple[float, float]:
+    """Best wall times (s) of ``ours()`` and ``theirs()`` over alternating runs after one
+    warm-up each: at least ``repeats`` rounds, more (up to ``20 * repeats``) until the rounds
+    took ``min_seconds``, so that fast calls get enough tries. Alternating exposes both to
+    the same load of a shared machine, and the best run is the least disturbed by it."""
     ours(), theirs()
-    runs = [(timed(ours, device), timed(theirs, device)) for _ in range(repeats)]
+    runs, spent = [], 0.0
+    while len(runs) < repeats or (spent < min_seconds and len(runs) < 20 * repeats):
+        runs.append((timed(ours, device), timed(theirs, device)))
+        spent += sum(runs[-1])
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 

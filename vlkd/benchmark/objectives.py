@@ -18,15 +18,18 @@ from vlkd.vlp.objectives.wra import cosine_cost, ipot
 from .measure import best_times, peak_memory
 
 
-def timed_row(ours, theirs, repeats: int, device: torch.device, **row) -> dict:
-    """``row`` with the times and peak memory of ``ours()`` and ``theirs()``."""
-    row['ours'], row['theirs'] = best_times(ours, theirs, repeats, device)
+def timed_row(ours, theirs, repeats: int, device: torch.device, min_seconds: float,
+              **row) -> dict:
+    """``row`` with the times (:func:`best_times`) and peak memory of ``ours()`` and
+    ``theirs()``."""
+    row['ours'], row['theirs'] = best_times(ours, theirs, repeats, device, min_seconds)
     row['ours_memory'] = peak_memory(ours, device)
     row['theirs_memory'] = peak_memory(theirs, device)
     return row
 
 
-def bench_itc(batch: int, device: torch.device, repeats: int, dim: int = 512) -> dict:
+def bench_itc(batch: int, device: torch.device, repeats: int, dim: int = 512,
+              min_seconds: float = 2.0) -> dict:
     """``ImageTextContrastiveLoss`` vs open_clip's ``ClipLoss``, forward + backward."""
     g = torch.Generator(device=device).manual_seed(batch)
     images = torch.randn(batch, dim, generator=g, device=device, requires_grad=True)
@@ -46,7 +49,7 @@ def bench_itc(batch: int, device: torch.device, repeats: int, dim: int = 512) ->
 
     value = run_theirs().item()
     difference = abs(run_ours().item() - value)
-    return timed_row(run_ours, run_theirs, repeats, device,
+    return timed_row(run_ours, run_theirs, repeats, device, min_seconds,
                      name='ITC loss vs open_clip ClipLoss (fwd+bwd)',
                      setting=f'batch {batch}, D {dim}, fp32',
                      agreement=f'abs diff {difference:.1e}',
@@ -54,7 +57,8 @@ def bench_itc(batch: int, device: torch.device, repeats: int, dim: int = 512) ->
 
 
 def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: int = 20,
-              max_regions: int = 36, iterations: int = 50, dim: int = 768) -> dict:
+              max_regions: int = 36, iterations: int = 50, dim: int = 768,
+              min_seconds: float = 2.0) -> dict:
     """Transport distances of a batch of word-region cosine cost matrices: vlkd's batched
     :func:`ipot` (all samples at once, padded, on ``device``) vs POT's exact ``ot.emd2``
     called per sample on the sample's own unpadded cost matrix (float64 numpy, as POT's
@@ -83,7 +87,7 @@ def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: in
     difference = np.abs(run_ours() - run_theirs())
     # the bound tests/vlp/objectives/test_wra.py puts on 50 iterations (more: closer)
     tolerance = 1e-2
-    return timed_row(run_ours, run_theirs, repeats, device,
+    return timed_row(run_ours, run_theirs, repeats, device, min_seconds,
                      name='WRA: batched IPOT vs per-sample POT ot.emd2 loop',
                      setting=f'batch {batch}, <={max_words} words x <={max_regions} regions, '
                              f'{iterations} iterations, from the cost matrices',
@@ -103,7 +107,7 @@ def plain_sparsemax(z: torch.Tensor) -> torch.Tensor:
 
 
 def bench_sparsemax(device: torch.device, repeats: int, rows: int = 512,
-                    columns: int = 16384) -> dict:
+                    columns: int = 16384, min_seconds: float = 2.0) -> dict:
     """vlkd's sparsemax (closed-form backward) vs :func:`plain_sparsemax` + autograd."""
     g = torch.Generator(device=device).manual_seed(0)
     z = (3 * torch.randn(rows, columns, generator=g, device=device)).requires_grad_(True)
@@ -121,7 +125,7 @@ def bench_sparsemax(device: torch.device, repeats: int, rows: int = 512,
     (p1, g1), (p2, g2) = ours(), theirs()
     value_diff = (p1 - p2).abs().max().item()
     grad_diff = (g1 - g2).abs().max().item()
-    return timed_row(ours, theirs, repeats, device,
+    return timed_row(ours, theirs, repeats, device, min_seconds,
                      name='sparsemax vs plain sort-based + autograd (fwd+bwd)',
                      setting=f'{rows} x {columns}, fp32',
                      agreement=f'max abs diff {value_diff:.1e} (values), {grad_diff:.1e} '

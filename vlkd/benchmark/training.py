@@ -90,6 +90,7 @@ def bench_clip_recipe(device: torch.device, steps: int, data_root: str,
         if batch_size is not None:
             loader_cfg.batch_size = batch_size
         runner = build_runner(cfg)
+        runner.model.to(device)  # mmengine picks the GPU when there is one
         batches = list(itertools.islice(iter(Runner.build_dataloader(loader_cfg)), num_batches))
         runner._train_dataloader = DataLoader(batches, batch_size=1, collate_fn=_the_batch)
 
@@ -153,7 +154,7 @@ def bench_clip_recipe(device: torch.device, steps: int, data_root: str,
 
 def bench_vit_matmul(device: torch.device, repeats: int, batch: int, matmul_size: int,
                      model_name: Optional[str] = 'ViT-B-32',
-                     model_cfg: Optional[dict] = None) -> dict:
+                     model_cfg: Optional[dict] = None, min_seconds: float = 2.0) -> dict:
     """A CLIP ViT training step (both towers, ITC, backward, AdamW; random images and
     tokens) against ``torch.mm`` of two float32 (matmul_size, matmul_size) matrices. The
     step's FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls,
@@ -186,7 +187,7 @@ def bench_vit_matmul(device: torch.device, repeats: int, batch: int, matmul_size
     with FlopCounterMode(display=False) as counter:
         step()
     flops = counter.get_total_flops()
-    step_time, matmul_time = best_times(step, matmul, repeats, device)
+    step_time, matmul_time = best_times(step, matmul, repeats, device, min_seconds)
     matmul_rate = 2 * matmul_size ** 3 / matmul_time
     name = model_name or f"ViT {model_cfg['vision_cfg']['width']}-wide"
     return dict(name='ViT training step vs the machine\'s torch.mm throughput',
