@@ -4,6 +4,8 @@ from .hierkd_captions import AttachCaption, flip_caption
 from .hierkd_global import (CaptionEncoder, CaptionGuidedPooling, GlobalCaptionDistillation,
                             flatten_feature_levels)
 from .hierkd_roi_head import HierKDRoIHead
+from .glip_bbox_head import GLIPBBoxHead
+from .glip_prompt import ClassPromptEncoder, detection_prompt
 from .inference import OpenVocabDetector, coco_detections
 from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
@@ -17,7 +19,8 @@ from .vild_image_bbox_head import ViLDImageBBoxHead
 from .vild_roi_head import ViLDRoIHead
 from .vocabulary import TextVocabulary, check_class_names, read_vocabulary_file
 
-__all__ = ['CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
+__all__ = ['GLIPBBoxHead', 'ClassPromptEncoder', 'detection_prompt',
+           'CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
            'coco_detections', 'BuildRegionCacheHook', 'build_region_cache', 'embed_regions',
            'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',
            'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
