@@ -50,7 +50,7 @@ SIZES = dict(
     proposals=(32, 3),
     vild=(dict(steps=10, num_images=16, batch_size=None), dict(steps=1, num_images=4,
                                                                 batch_size=2)),
-    clip=(dict(steps=20, batch_size=None), dict(steps=1, batch_size=8)),
+    clip=(dict(steps=20, batch_size=None), dict(steps=1, batch_size=4, num_batches=2)),
 )
 VIT = dict(cpu=(dict(model_name='ViT-B-32', batch=8, matmul_size=2048),
                 dict(model_name=None, model_cfg=TINY_VIT, batch=4, matmul_size=256)),

@@ -72,7 +72,8 @@ def bench_clip_recipe(device: torch.device, steps: int, data_root: str,
     same open_clip model trained by a plain loop (preprocessing, ITC with the recipe's label
     smoothing and scale clamp, AdamW with the recipe's settings and a no-decay group, LinearLR
     warm-up). Both read the same ``num_batches`` batches, loaded beforehand and cycled.
-    Iterations take turns (:class:`_TakeTurnsHook`); medians after 2 warm-up steps."""
+    Iterations take turns (:class:`_TakeTurnsHook`); medians after 2 warm-up steps. Peak
+    memory: one ``train_step`` of the recipe's model, one step of the plain loop."""
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = load_config(str(CLIP_RECIPE))
         cfg.work_dir = work_dir
@@ -99,12 +100,13 @@ def bench_clip_recipe(device: torch.device, steps: int, data_root: str,
         clip = build_open_clip_model(model_cfg=model_cfg).to(device)
         tokenizer = build_tokenizer(model_cfg=model_cfg)
         optimizer_cfg = cfg.optim_wrapper.optimizer
-        no_decay = [p for n, p in clip.named_parameters()
-                    if p.ndim < 2 or 'embedding' in n or n == 'logit_scale']
-        decay = [p for n, p in clip.named_parameters()
-                 if not (p.ndim < 2 or 'embedding' in n or n == 'logit_scale')]
+        # the recipe's no-decay parameters: gains, biases, embeddings, the temperature
+        groups = dict(decay=[], no_decay=[])
+        for name, parameter in clip.named_parameters():
+            exempt = parameter.ndim < 2 or 'embedding' in name or name == 'logit_scale'
+            groups['no_decay' if exempt else 'decay'].append(parameter)
         optimizer = torch.optim.AdamW(
-            [dict(params=decay), dict(params=no_decay, weight_decay=0.0)],
+            [dict(params=groups['decay']), dict(params=groups['no_decay'], weight_decay=0.0)],
             lr=optimizer_cfg.lr, betas=optimizer_cfg.betas, eps=optimizer_cfg.eps,
             weight_decay=optimizer_cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01,
