@@ -10,6 +10,8 @@ from .inference import OpenVocabDetector, coco_detections
 from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
                            cache_key, write_region_cache)
+from .rkd_bbox_head import RKDBBoxHead
+from .rkd_roi_head import RKDRoIHead
 from .teacher_backbone import CLIPResNetBackbone
 from .teacher_boxes import TeacherBoxClassifier
 from .vild_bbox_head import ViLDBBoxHead
@@ -26,5 +28,6 @@ __all__ = ['GLIPBBoxHead', 'ClassPromptEncoder', 'detection_prompt',
            'write_region_cache', 'ViLDBBoxHead', 'ViLDEnsembleBBoxHead', 'ViLDEnsembleRoIHead',
            'ViLDFasterRCNN', 'vild_ensemble_scores', 'ViLDImageBBoxHead', 'ViLDRoIHead',
            'TextVocabulary', 'check_class_names', 'read_vocabulary_file', 'TeacherBoxClassifier',
+           'RKDBBoxHead', 'RKDRoIHead',
            'AttachCaption', 'flip_caption', 'CaptionEncoder', 'CaptionGuidedPooling',
            'GlobalCaptionDistillation', 'flatten_feature_levels', 'HierKDRoIHead']

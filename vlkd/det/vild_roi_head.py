@@ -63,15 +63,8 @@ class ViLDRoIHead(StandardRoIHead):
     def region_distillation_loss(self, x: Tuple[Tensor],
                                  batch_data_samples: List[DetDataSample]) -> Tensor:
         """L1 distance between student and teacher embeddings of the cached proposals."""
-        limit = self.region_distillation['max_regions_per_image']
-        boxes, targets = [], []
-        for sample in batch_data_samples:
-            img_boxes, img_targets = self.region_cache.get(sample.metainfo['img_id'])
-            if limit is not None:
-                img_boxes, img_targets = img_boxes[:limit], img_targets[:limit]
-            boxes.append(map_boxes_to_input(img_boxes.to(x[0].device), sample.metainfo))
-            targets.append(img_targets)
-        targets = torch.cat(targets).to(x[0])
+        boxes, targets = self.cached_regions(batch_data_samples, x[0])
+        targets = torch.cat(targets)
         if len(targets) == 0:
             return x[0].sum() * 0
         rois = bbox2roi(boxes)
@@ -79,3 +72,18 @@ class ViLDRoIHead(StandardRoIHead):
         student = self.bbox_head.region_embeddings(feats)
         distance = (student - targets).abs().sum(dim=-1).mean()
         return self.region_distillation['loss_weight'] * distance
+
+    def cached_regions(self, batch_data_samples: List[DetDataSample],
+                       like: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        """Per image, the cached proposals (K_i, 4) mapped into the augmented input and the
+        teacher's embeddings of them (K_i, D), the first ``max_regions_per_image`` of each,
+        on the device and in the dtype of ``like``."""
+        limit = self.region_distillation['max_regions_per_image']
+        boxes, targets = [], []
+        for sample in batch_data_samples:
+            img_boxes, img_targets = self.region_cache.get(sample.metainfo['img_id'])
+            if limit is not None:
+                img_boxes, img_targets = img_boxes[:limit], img_targets[:limit]
+            boxes.append(map_boxes_to_input(img_boxes.to(like.device), sample.metainfo))
+            targets.append(img_targets.to(like))
+        return boxes, targets
