@@ -155,3 +155,18 @@ def test_mome_runs_blocks_once_without_gradients():
     with torch.no_grad():
         ckpt.encode_image(images())
     assert len(calls) == 1
+
+
+def test_benchmark_tool_reports_less_memory_held_with_checkpointing(capsys):
+    import importlib.util
+    import re
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / 'tools' / 'benchmark_grad_checkpointing.py'
+    spec = importlib.util.spec_from_file_location('benchmark_grad_checkpointing', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(['--tower', 'vit', '--batch-size', '4', '--steps', '1'])
+    held = {flag: int(mib) for flag, mib in re.findall(
+        r'grad_checkpointing=(\w+)\s*: held for backward (\d+) MiB', capsys.readouterr().out)}
+    # 6 blocks' activations against one block input each
+    assert held['True'] * 4 < held['False']
