@@ -149,7 +149,6 @@ def main(argv=None):
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda: torch sees no CUDA device')
-    MMLogger.get_instance('benchmark', log_level='WARNING')
     load_before, started = os.getloadavg(), time.perf_counter()
 
     def progress(message):
@@ -158,6 +157,8 @@ def main(argv=None):
 
     # libraries' prints (pycocotools) go to stderr with the progress; the table alone to stdout
     with contextlib.redirect_stdout(sys.stderr):
+        # mmengine's log handlers bind the stdout of the moment they are made: make them here
+        MMLogger.get_instance('benchmark', log_level='WARNING')
         rows = measure_rows(device, args.quick, args.repeats, args.data_root, progress)
     load_after = os.getloadavg()
     progress('done')
