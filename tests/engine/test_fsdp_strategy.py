@@ -49,7 +49,8 @@ def _train(rank: int, world_size: int, cfg_dict: dict, fsdp: bool):
 
 def fsdp_recipe(relocate_config) -> Config:
     """clip_shapes_tiny_fsdp.py on the test data, deterministic, with a small ViT image tower
-    (the recipe's ResNet has batch norm, whose statistics depend on the batch split)."""
+    (the recipe's ResNet has batch norm, whose statistics depend on the batch split) and
+    gradient checkpointing."""
     cfg = relocate_config(Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny_fsdp.py'))
     cfg.train_dataloader.dataset = dict(
         type='ImageTextDataset', data_root=cfg.train_dataloader.dataset.data_root,
@@ -61,6 +62,7 @@ def fsdp_recipe(relocate_config) -> Config:
                                           head_width=16)
     cfg.model.model_cfg.text_cfg.update(layers=2, width=32, heads=2)
     cfg.model.model_cfg.embed_dim = 32
+    cfg.model.grad_checkpointing = True  # in both runs: it combines with FSDP units
     cfg.strategy.model_wrapper.device_id = 'cpu'
     cfg.train_cfg.update(max_iters=ITERATIONS, val_interval=ITERATIONS + 1)
     cfg.default_hooks.logger.interval = 1
