@@ -1,5 +1,5 @@
 """Gradient checkpointing switches (``grad_checkpointing=True``) of the ViT, text and MoME
-towers and of CLIPPretrainer.
+towers, of CLIPPretrainer, of the fusion transformers and of the caption decoder.
 
 Each test builds a tower twice with the same weights, one with checkpointing, runs the same
 input in training mode (no dropout) and compares the loss and every parameter gradient. That
@@ -170,3 +170,36 @@ def test_benchmark_tool_reports_less_memory_held_with_checkpointing(capsys):
         r'grad_checkpointing=(\w+)\s*: held for backward (\d+) MiB', capsys.readouterr().out)}
     # 6 blocks' activations against one block input each
     assert held['True'] * 4 < held['False']
+
+
+def fusion_inputs():
+    generator = torch.Generator().manual_seed(2)
+    text = torch.randn(2, 6, 32, generator=generator)
+    image = torch.randn(2, 5, 24, generator=generator)
+    text_mask = torch.ones(2, 6, dtype=torch.bool)
+    text_mask[0, 4:] = False
+    return text, text_mask, image
+
+
+@pytest.mark.parametrize('cfg, block, outputs', [
+    (dict(type='CrossAttentionFusion', text_dim=32, image_dim=24),
+     lambda m: m.blocks[0], lambda o: (o.text_tokens,)),
+    (dict(type='SingleStreamFusion', text_dim=32, image_dim=24),
+     lambda m: m.blocks[0], lambda o: (o.text_tokens, o.image_tokens)),
+    (dict(type='CoAttentionFusion', text_dim=32, image_dim=24),
+     lambda m: m.layers[0], lambda o: (o.text_tokens, o.image_tokens)),
+], ids=['cross_attention', 'single_stream', 'co_attention'])
+def test_fusion_transformers(cfg, block, outputs):
+    plain, ckpt = pair(dict(cfg, width=16, depth=2, num_heads=2))
+    text, text_mask, image = fusion_inputs()
+    check_same_loss_and_gradients(
+        plain, ckpt, block, lambda m: weighted_sum(*outputs(m(text, text_mask, image))))
+
+
+def test_transformer_decoder():
+    plain, ckpt = pair(dict(type='TransformerDecoder', vocab_size=50, width=16, depth=2,
+                            num_heads=2, memory_dim=24))
+    _, _, memory = fusion_inputs()
+    ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(3))
+    check_same_loss_and_gradients(plain, ckpt, lambda m: m.blocks[0],
+                                  lambda m: weighted_sum(m(ids, memory)))

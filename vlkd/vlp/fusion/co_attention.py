@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from vlkd.registry import MODELS
 from .layers import (MultiHeadAttention, TransformerBlock, attention_bias, check_stream,
-                     input_projection)
+                     input_projection, run_block)
 from .output import FusionOutput
 
 
@@ -40,13 +40,16 @@ class CoAttentionFusion(nn.Module):
         width: D of both streams (inputs are projected to it when their widths differ).
         depth: co-attention layers; num_heads, mlp_ratio, dropout: as usual.
         text_dim, image_dim: input widths (default D).
+        grad_checkpointing: recompute each block's activations in the backward pass instead
+            of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, width: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  text_dim: Optional[int] = None, image_dim: Optional[int] = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, grad_checkpointing: bool = False):
         super().__init__()
         self.width = width
+        self.grad_checkpointing = grad_checkpointing
         self.text_projection = input_projection(text_dim, width)
         self.image_projection = input_projection(image_dim, width)
         self.layers = nn.ModuleList(CoAttentionLayer(width, num_heads, mlp_ratio, dropout)
@@ -64,7 +67,8 @@ class CoAttentionFusion(nn.Module):
         text_bias = attention_bias(text_mask, dtype=text.dtype)
         image_bias = attention_bias(image_mask, dtype=image.dtype)
         for layer in self.layers:
-            text, image = layer(text, image, text_bias, image_bias)
+            text, image = run_block(layer, text, image, text_bias, image_bias,
+                                    checkpointing=self.grad_checkpointing)
         text, image = self.norm_text(text), self.norm_image(image)
         return FusionOutput(text_tokens=text, text_mask=text_mask,
                             cls=torch.cat([text[:, 0], image[:, 0]], dim=-1),

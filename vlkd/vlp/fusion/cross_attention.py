@@ -4,7 +4,8 @@ from typing import Optional
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
-from .layers import TransformerBlock, attention_bias, check_stream, input_projection
+from .layers import (TransformerBlock, attention_bias, check_stream, input_projection,
+                     run_block)
 from .output import FusionOutput
 
 
@@ -19,13 +20,16 @@ class CrossAttentionFusion(nn.Module):
         depth: number of layers; num_heads: attention heads; mlp_ratio: FFN hidden / D.
         text_dim: width of the incoming text tokens (default D).
         image_dim: width of the image tokens the text attends to (default D).
+        grad_checkpointing: recompute each block's activations in the backward pass instead
+            of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, width: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  text_dim: Optional[int] = None, image_dim: Optional[int] = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, grad_checkpointing: bool = False):
         super().__init__()
         self.width = width
+        self.grad_checkpointing = grad_checkpointing
         self.text_projection = input_projection(text_dim, width)
         self.blocks = nn.ModuleList(
             TransformerBlock(width, num_heads, mlp_ratio, context_dim=image_dim or width,
@@ -42,6 +46,7 @@ class CrossAttentionFusion(nn.Module):
         self_bias = attention_bias(text_mask, dtype=x.dtype)
         image_bias = attention_bias(image_mask, dtype=x.dtype)
         for block in self.blocks:
-            x = block(x, self_bias, context=image_tokens, context_bias=image_bias)
+            x = run_block(block, x, self_bias, image_tokens, image_bias,
+                          checkpointing=self.grad_checkpointing)
         x = self.norm(x)
         return FusionOutput(text_tokens=x, text_mask=text_mask, cls=x[:, 0])

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
-from .layers import TransformerBlock, attention_bias, causal_mask, check_stream
+from .layers import TransformerBlock, attention_bias, causal_mask, check_stream, run_block
 
 
 @MODELS.register_module()
@@ -23,13 +23,17 @@ class TransformerDecoder(nn.Module):
         tie_weights: the LM head uses the token-embedding matrix (plus its own bias).
         bos_token_id, eos_token_id, pad_token_id: start, end and padding ids for
             :meth:`generate`; the defaults are bert-base-uncased's [CLS], [SEP], [PAD].
+        grad_checkpointing: recompute each block's activations in the backward pass instead
+            of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, vocab_size: int, width: int, depth: int, num_heads: int,
                  memory_dim: Optional[int] = None, max_length: int = 32,
                  mlp_ratio: float = 4.0, dropout: float = 0.0, tie_weights: bool = True,
-                 bos_token_id: int = 101, eos_token_id: int = 102, pad_token_id: int = 0):
+                 bos_token_id: int = 101, eos_token_id: int = 102, pad_token_id: int = 0,
+                 grad_checkpointing: bool = False):
         super().__init__()
+        self.grad_checkpointing = grad_checkpointing
         self.token_embedding = nn.Embedding(vocab_size, width)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         self.position_embedding = nn.Parameter(torch.randn(max_length, width) * 0.02)
@@ -62,7 +66,8 @@ class TransformerDecoder(nn.Module):
         self_bias = attention_bias(attention_mask, causal_mask(length, x.device), dtype=x.dtype)
         memory_bias = attention_bias(memory_mask, dtype=x.dtype)
         for block in self.blocks:
-            x = block(x, self_bias, context=memory, context_bias=memory_bias)
+            x = run_block(block, x, self_bias, memory, memory_bias,
+                          checkpointing=self.grad_checkpointing)
         return self.lm_head(self.norm(x))
 
     @torch.no_grad()

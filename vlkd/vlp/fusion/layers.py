@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 def attention_bias(key_mask: Optional[Tensor] = None, attn_mask: Optional[Tensor] = None,
@@ -124,6 +125,14 @@ class TransformerBlock(nn.Module):
             x = x + self.dropout(self.cross_attention(self.norm_cross(x), context,
                                                       bias=context_bias))
         return x + self.ffn(self.norm_ffn(x))
+
+
+def run_block(block: nn.Module, *args, checkpointing: bool = False):
+    """``block(*args)``; with ``checkpointing`` (and gradients on) the block's activations are
+    not stored but recomputed in the backward pass (gradient checkpointing)."""
+    if checkpointing and torch.is_grad_enabled():
+        return checkpoint(block, *args, use_reentrant=False)
+    return block(*args)
 
 
 def check_stream(name: str, tokens: Tensor, mask: Optional[Tensor]) -> Tensor:

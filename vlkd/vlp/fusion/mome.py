@@ -18,11 +18,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from vlkd.registry import MODELS
 from vlkd.vlp.encoders.output import EncoderOutput
-from .layers import FeedForward, MultiHeadAttention, attention_bias, check_stream
+from .layers import FeedForward, MultiHeadAttention, attention_bias, check_stream, run_block
 from .output import FusionOutput
 
 VISION, LANGUAGE, VISION_LANGUAGE = 'vision', 'language', 'vision_language'
@@ -155,10 +154,7 @@ class MoMETransformer(nn.Module):
     def _run(self, x: Tensor, bias: Optional[Tensor],
              routings: List[Sequence[Tuple[str, int]]]) -> Tensor:
         for block, routing in zip(self.blocks, routings):
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                x = checkpoint(block, x, bias, routing, use_reentrant=False)
-            else:
-                x = block(x, bias, routing)
+            x = run_block(block, x, bias, routing, checkpointing=self.grad_checkpointing)
         return self.norm(x)
 
     def encode_image(self, images: Tensor, patch_mask: Optional[Tensor] = None

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from vlkd.registry import MODELS
-from .layers import TransformerBlock, attention_bias, check_stream, input_projection
+from .layers import (TransformerBlock, attention_bias, check_stream, input_projection,
+                     run_block)
 from .output import FusionOutput
 
 TEXT_MODALITY, IMAGE_MODALITY = 0, 1
@@ -28,13 +29,17 @@ class SingleStreamFusion(nn.Module):
         width: D; depth, num_heads, mlp_ratio, dropout: of the transformer.
         text_dim, image_dim: input widths (projected to D when different; default D).
         image_first: order of the concatenation.
+        grad_checkpointing: recompute each block's activations in the backward pass instead
+            of storing them (less memory, more time; same outputs and gradients).
     """
 
     def __init__(self, width: int, depth: int, num_heads: int, mlp_ratio: float = 4.0,
                  text_dim: Optional[int] = None, image_dim: Optional[int] = None,
-                 dropout: float = 0.0, image_first: bool = False):
+                 dropout: float = 0.0, image_first: bool = False,
+                 grad_checkpointing: bool = False):
         super().__init__()
         self.width = width
+        self.grad_checkpointing = grad_checkpointing
         self.image_first = image_first
         self.text_projection = input_projection(text_dim, width)
         self.image_projection = input_projection(image_dim, width)
@@ -62,7 +67,7 @@ class SingleStreamFusion(nn.Module):
                              f'{length}, got {tuple(attention_mask.shape)}.')
         bias = attention_bias(torch.cat(masks, dim=1), attention_mask, dtype=x.dtype)
         for block in self.blocks:
-            x = block(x, bias)
+            x = run_block(block, x, bias, checkpointing=self.grad_checkpointing)
         x = self.norm(x)
         text, image = x.split([parts[0].shape[1], parts[1].shape[1]], dim=1)
         if self.image_first:
