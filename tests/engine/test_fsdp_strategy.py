@@ -146,3 +146,14 @@ def test_deepspeed_recipe_config_without_deepspeed(tmp_path):
     cfg.work_dir = str(tmp_path)
     with pytest.raises((AssertionError, ConfigError), match='DeepSpeed'):
         build_runner(cfg)
+
+
+def test_fsdp_wrapper_refuses_momentum_models():
+    """An ALBEF-style EMA copy is updated in place, which FSDP's parameter views do not
+    allow (found training albef_shapes_tiny under FSDP): a clear error before wrapping."""
+    from vlkd.vlp.momentum import MomentumModel
+    from vlkd.vlp.sharding import VLKDFullyShardedDataParallel
+    model = torch.nn.ModuleDict(dict(online=torch.nn.Linear(2, 2)))
+    model['ema'] = MomentumModel(model['online'])
+    with pytest.raises(ValueError, match='momentum .*DDP'):
+        VLKDFullyShardedDataParallel(model)

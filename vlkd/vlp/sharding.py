@@ -22,6 +22,7 @@ from vlkd.registry import FUNCTIONS
 from .fusion.co_attention import CoAttentionLayer
 from .fusion.layers import TransformerBlock
 from .fusion.mome import MoMEBlock
+from .momentum import MomentumModel
 
 # open_clip towers, timm ViTs, transformers BERT, vlkd's fusion and MoME transformers
 TRANSFORMER_BLOCKS = (ResidualAttentionBlock, CustomResidualAttentionBlock, TimmBlock,
@@ -68,10 +69,16 @@ class VLKDFullyShardedDataParallel(MMFullyShardedDataParallel):
 
     torch's FSDP shards flattened parameters and refuses 0-d ones; they are held as
     1-element parameters instead (they broadcast as scalars do in the losses), and state
-    dicts give and take them 0-d.
+    dicts give and take them 0-d. Models with a :class:`~vlkd.vlp.momentum.MomentumModel`
+    are refused: its in-place EMA update of FSDP's parameter views breaks autograd.
     """
 
     def __init__(self, module: nn.Module, **kwargs):
+        if any(isinstance(submodule, MomentumModel) for submodule in module.modules()):
+            raise ValueError(
+                f'{type(module).__name__} has a momentum (EMA) model, which FSDP cannot '
+                'train: its in-place update of the sharded parameters breaks autograd. '
+                'Train momentum recipes (ALBEF-style) with DDP (no strategy).')
         for submodule in module.modules():
             _hold_scalars_as_vectors(submodule)
         super().__init__(module, **kwargs)
