@@ -11,9 +11,11 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from vlkd.det import ClassPromptEncoder, GLIPBBoxHead, detection_prompt
+from vlkd.det import (BertPromptEncoder, ClassPromptEncoder, GLIPBBoxHead, build_prompt_encoder,
+                      detection_prompt)
 from vlkd.registry import MODELS
 from vlkd.teachers import build_teacher
+from vlkd.vlp.encoders import BertTextEncoder
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 ALL = ['circle', 'square', 'triangle', 'star', 'hexagon', 'pentagon', 'diamond', 'cross',
@@ -119,6 +121,44 @@ def test_prompt_errors(tiny_teacher_cfg):
         projection_dim=8)))
     with pytest.raises(TypeError, match='open_clip CLIP text tower'):
         ClassPromptEncoder(hf)
+
+
+TINY_BERT = dict(type='BertTextEncoder', bert_cfg=dict(hidden_size=16, num_hidden_layers=1,
+                                                      num_attention_heads=2,
+                                                      intermediate_size=32))
+
+
+def test_bert_prompt_tokens_and_features():
+    torch.manual_seed(0)
+    encoder = build_prompt_encoder(dict(TINY_BERT, max_length=12))
+    assert isinstance(encoder, BertPromptEncoder)
+    prompt = 'circle. hexagon. ellipse.'
+    ids, offsets = encoder.tokenize(prompt)
+    special = set(encoder.tokenizer.special_token_ids)
+    own = [i for i in encoder.tokenizer([prompt])['input_ids'][0].tolist() if i not in special]
+    assert ids.tolist() == own
+    pieces = [p.replace('##', '') for p in encoder.tokenizer.decode(own)]
+    assert [prompt[s:e] for s, e in offsets.tolist()] == pieces
+    # features of the words: the encoder's own output for the prompt, [CLS] / [SEP] dropped
+    with torch.no_grad():
+        expected = encoder.encoder.encode([prompt]).tokens[0, 1:len(ids) + 1]
+    torch.testing.assert_close(encoder.word_features(ids), expected)
+    # 12 shapes do not fit 12 WordPieces: chunks of whole names, every piece mapped once
+    tokens, class_map = encoder.encode(ALL)
+    lengths = [len(encoder.tokenize(name)[0]) for name in ALL]
+    assert class_map.sum(dim=1).tolist() == lengths
+    assert len(tokens) == sum(lengths) + len(ALL)  # names and '.' separators
+    assert tokens.shape[1] == 16
+
+
+def test_bert_text_encoder_head(tiny_teacher_cfg):
+    head = _head(tiny_teacher_cfg, text_encoder=dict(TINY_BERT, max_length=40))
+    assert head.train_tokens.shape[1] == 16 and head.train_class_map.shape[0] == len(BASE)
+    head.eval()
+    assert head.class_scores(torch.randn(2, 8)).shape == (2, len(ALL))
+    with pytest.raises(TypeError, match='built a'):
+        build_prompt_encoder(dict(type='RegionWordAlignmentLoss', region_dim=2, token_dim=2,
+                                  embed_dim=2))
 
 
 def test_grounding_loss_against_loops(tiny_teacher_cfg):

@@ -5,7 +5,8 @@ from .hierkd_global import (CaptionEncoder, CaptionGuidedPooling, GlobalCaptionD
                             flatten_feature_levels)
 from .hierkd_roi_head import HierKDRoIHead
 from .glip_bbox_head import GLIPBBoxHead
-from .glip_prompt import ClassPromptEncoder, detection_prompt
+from .glip_prompt import (BertPromptEncoder, ClassPromptEncoder, build_prompt_encoder,
+                          detection_prompt)
 from .inference import OpenVocabDetector, coco_detections
 from .proposal_embedding import BuildRegionCacheHook, build_region_cache, embed_regions
 from .region_cache import (RegionCacheMismatch, RegionCacheWriter, RegionEmbeddingCache,
@@ -21,7 +22,8 @@ from .vild_image_bbox_head import ViLDImageBBoxHead
 from .vild_roi_head import ViLDRoIHead
 from .vocabulary import TextVocabulary, check_class_names, read_vocabulary_file
 
-__all__ = ['GLIPBBoxHead', 'ClassPromptEncoder', 'detection_prompt',
+__all__ = ['GLIPBBoxHead', 'ClassPromptEncoder', 'BertPromptEncoder', 'build_prompt_encoder',
+           'detection_prompt',
            'CLIPResNetBackbone', 'CheckClassNamesHook', 'ClassNamesMismatch', 'OpenVocabDetector',
            'coco_detections', 'BuildRegionCacheHook', 'build_region_cache', 'embed_regions',
            'RegionCacheMismatch', 'RegionCacheWriter', 'RegionEmbeddingCache', 'cache_key',

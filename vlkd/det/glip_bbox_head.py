@@ -28,9 +28,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from vlkd.registry import MODELS
-from vlkd.teachers import build_teacher
 from vlkd.vlp.objectives import RegionWordAlignmentLoss, token_logits_to_class_logits
-from .glip_prompt import ClassPromptEncoder
+from .glip_prompt import build_prompt_encoder
 from .vild_bbox_head import ViLDBBoxHead
 from .vocabulary import check_class_names
 
@@ -46,9 +45,10 @@ class GLIPBBoxHead(ViLDBBoxHead):
     Args:
         train_classes, test_classes: class names of the training and test sets, in the
             datasets' label orders; the training and test prompts list them.
-        text_encoder: config of the teacher whose (frozen) text tower encodes the prompts'
-            tokens (:class:`~vlkd.det.glip_prompt.ClassPromptEncoder`); encoded once when the
-            head is built, not saved in checkpoints.
+        text_encoder: config of the frozen text encoder of the prompts' tokens: a teacher
+            (its open_clip CLIP text tower) or a ``BertTextEncoder`` / ``MiniLMTextEncoder``
+            (:func:`~vlkd.det.glip_prompt.build_prompt_encoder`); the prompts are encoded
+            once when the head is built, not saved in checkpoints.
         embed_dim: size of the joint region-token space.
         logit_scale: initial ``exp(log_scale)`` (learnt). The alignment is a cosine, bounded
             by 1, so it starts at 10 rather than GLIP's 1 (GLIP's dot products of projected
@@ -80,7 +80,7 @@ class GLIPBBoxHead(ViLDBBoxHead):
             **kwargs)
         self.with_cls = True
         self.text_encoder = dict(text_encoder)
-        encoder = ClassPromptEncoder(build_teacher(self.text_encoder))
+        encoder = build_prompt_encoder(self.text_encoder)
         train_tokens, train_map = encoder.encode(self.train_classes)
         test_tokens, test_map = encoder.encode(self.test_classes)
         self.grounding = RegionWordAlignmentLoss(self.cls_last_dim, train_tokens.shape[1],
@@ -109,7 +109,7 @@ class GLIPBBoxHead(ViLDBBoxHead):
             raise ValueError('GLIPBBoxHead scores regions against the tokens of a prompt, not '
                              'against class embeddings: give class names only.')
         classes = check_class_names(classes, 'vocabulary')
-        tokens, class_map = ClassPromptEncoder(build_teacher(self.text_encoder)).encode(classes)
+        tokens, class_map = build_prompt_encoder(self.text_encoder).encode(classes)
         self.test_classes = classes
         self.test_tokens = tokens.to(self.train_tokens)
         self.test_class_map = class_map.to(self.train_class_map.device)
