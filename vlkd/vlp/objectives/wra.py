@@ -45,10 +45,12 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
         row sums approach ``1/m_b``; zero on padded rows and columns.
 
     At the sizes of word-region alignment (tens of rows and columns) each tensor operation
-    costs more in dispatch than in arithmetic, so an iteration is kept to seven operations
-    on preallocated buffers: the plan is updated in place, the row and column sums are
-    batched vector-matrix products (``baddbmm``, which also adds 1 to the sums of padded
-    rows / columns so that their scale is ``0 / 1`` instead of ``0 / 0``).
+    costs about as much in dispatch as in arithmetic, so an iteration is a few elementwise
+    operations and sums on preallocated buffers, the plan updated in place. Row and column
+    sums are elementwise products summed (not batched matrix-vector products: BLAS threads
+    tiny batched products, and its threads then wait on each other, several times slower
+    on a busy CPU). Padded rows / columns get 1 added to their (zero) sums, so that their
+    scale is ``0 / 1`` instead of ``0 / 0``.
     """
     if cost.dim() != 3 or row_mask.shape != cost.shape[:2] or col_mask.shape != (
             cost.shape[0], cost.shape[2]):
@@ -61,24 +63,26 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
         empty = ((num_rows == 0) | (num_cols == 0)).squeeze(1).nonzero()[0].item()
         raise ValueError(f'sample {empty} has no real word or no real region to transport')
     pair_mask = rows[:, :, None] & cols[:, None, :]
-    # marginals and padding indicators as (B, 1, m) / (B, 1, n) rows for baddbmm
-    row_mass = (rows.to(cost.dtype) / num_rows)[:, None, :]  # 1/m on real rows, 0 on padding
+    # marginals (1/m on real rows, 0 on padding) and padding indicators, broadcastable
+    # against the (B, m, n) plan
+    row_mass = (rows.to(cost.dtype) / num_rows)[:, :, None]
     col_mass = (cols.to(cost.dtype) / num_cols)[:, None, :]
-    row_padding = (~rows).to(cost.dtype)[:, None, :]
+    row_padding = (~rows).to(cost.dtype)[:, :, None]
     col_padding = (~cols).to(cost.dtype)[:, None, :]
     kernel = torch.exp(-cost / beta) * pair_mask
     plan = pair_mask.to(cost.dtype)
+    scaled = torch.empty_like(plan)
     col_scale = col_mass.clone()
     row_scale, row_sum = torch.empty_like(row_mass), torch.empty_like(row_mass)
     col_sum = torch.empty_like(col_mass)
     for _ in range(num_iterations):
         plan.mul_(kernel)  # the proximal kernel exp(-C / beta) * T_prev
         for _ in range(inner_iterations):
-            torch.baddbmm(row_padding, col_scale, plan.transpose(1, 2), out=row_sum)
-            torch.div(row_mass, row_sum, out=row_scale)
-            torch.baddbmm(col_padding, row_scale, plan, out=col_sum)
-            torch.div(col_mass, col_sum, out=col_scale)
-        plan.mul_(row_scale.transpose(1, 2)).mul_(col_scale)
+            torch.sum(torch.mul(plan, col_scale, out=scaled), dim=2, keepdim=True, out=row_sum)
+            torch.div(row_mass, row_sum.add_(row_padding), out=row_scale)
+            torch.sum(torch.mul(plan, row_scale, out=scaled), dim=1, keepdim=True, out=col_sum)
+            torch.div(col_mass, col_sum.add_(col_padding), out=col_scale)
+        torch.mul(scaled, col_scale, out=plan)  # diag(row_scale) q diag(col_scale)
     return plan
 
 
