@@ -4,8 +4,10 @@ torch's FSDP runs on the CPU with the gloo backend when given ``device_id='cpu'`
 processes, each with half the batch and every transformer block an FSDP unit
 (``vlkd.transformer_block_wrap_policy``), must train as one process without FSDP on the
 whole batch: per iteration the mean of their losses is its loss (the ITC loss gathers its
-negatives across processes) and the gathered weights agree after the optimizer steps.
+negatives across processes) and the gathered weights agree after the optimizer steps, also
+across a resume from the checkpoint of the FSDP run (weights and SGD momentum).
 """
+import copy
 import importlib.util
 import os
 import sys
@@ -24,24 +26,35 @@ BATCH = 4  # the single process's batch; each of the two FSDP processes gets hal
 
 
 def _train(rank: int, world_size: int, cfg_dict: dict, fsdp: bool):
-    """Train in this process (``fsdp``: the recipe; else without its strategy, a plain
-    Runner); returns the per-iteration losses, the model wrapper, the number of FSDP units
-    and (rank 0) the whole state dict after training."""
+    """Train ``ITERATIONS`` iterations in this process; returns the per-iteration losses, the
+    model wrapper, the number of FSDP units and (rank 0) the whole state dict after training.
+
+    ``fsdp``: the recipe, stopped one iteration early and resumed (``--resume``) for the
+    last; else without its strategy (a plain Runner) in one go.
+    """
     from torch.distributed.fsdp import FullyShardedDataParallel
 
+    import vlkd.vlp  # noqa: F401  (the recipe's custom_imports, which Config.fromfile runs)
     from vlkd.engine import build_runner  # imported in the spawned processes
     cfg = Config(cfg_dict, format_python_code=False)
+    cfg.train_dataloader.batch_size = BATCH // world_size
     if fsdp:  # the variables torchrun sets
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+        cfg.launcher = 'pytorch'
+        cfg.work_dir = f'{cfg.work_dir}/fsdp'
+        first = copy.deepcopy(cfg)
+        first.train_cfg.max_iters = ITERATIONS - 1
+        first.experiment_name = 'first'
+        build_runner(first).train()
+        cfg.load_from, cfg.resume, cfg.experiment_name = None, True, 'resumed'
     else:
         cfg.pop('runner_type'), cfg.pop('strategy')
-    cfg.launcher = 'pytorch' if fsdp else 'none'
-    cfg.work_dir = f"{cfg.work_dir}/{'fsdp' if fsdp else 'single'}"
-    cfg.train_dataloader.batch_size = BATCH // world_size
+        cfg.work_dir = f'{cfg.work_dir}/single'
     runner = build_runner(cfg)
     runner.train()
     state = runner.model.state_dict()  # FSDP: gathered (state_dict_cfg='full'), collective
     units = sum(isinstance(m, FullyShardedDataParallel) for m in runner.model.modules())
+    # (the resumed run's history starts with the first run's losses, from the checkpoint)
     return dict(losses=list(runner.message_hub.get_scalar('train/loss').data[0]),
                 wrapper=type(runner.model).__name__, units=units,
                 state={k: v.clone() for k, v in state.items()} if rank == 0 else None)
@@ -67,7 +80,7 @@ def fsdp_recipe(relocate_config) -> Config:
     cfg.train_cfg.update(max_iters=ITERATIONS, val_interval=ITERATIONS + 1)
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=ITERATIONS,
-                                        by_epoch=False)
+                                        by_epoch=False)  # and at the end of each run
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=0)
     cfg.optim_wrapper = dict(type='OptimWrapper',
@@ -87,7 +100,7 @@ def save_initial_weights(cfg: Config, path: Path) -> None:
 
 def test_fsdp_recipe_config():
     cfg = Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny_fsdp.py')
-    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'FSDPStrategy'
+    assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'VLKDFSDPStrategy'
     assert cfg.model == Config.fromfile(CONFIGS / 'pretrain' / 'clip_shapes_tiny.py').model
 
 
@@ -157,3 +170,36 @@ def test_fsdp_wrapper_refuses_momentum_models():
     model['ema'] = MomentumModel(model['online'])
     with pytest.raises(ValueError, match='momentum .*DDP'):
         VLKDFullyShardedDataParallel(model)
+
+
+def _adam_step_state(rank: int, world_size: int, work_dir: str):
+    """One Adam step of a small model under VLKDFSDPStrategy; rank 0 returns the whole
+    optimizer state dict the strategy saves in checkpoints."""
+    import vlkd.vlp  # noqa: F401  (registers the strategy and the wrapper)
+    from mmengine.registry import STRATEGIES
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    strategy = STRATEGIES.build(dict(
+        type='VLKDFSDPStrategy', state_dict_cfg='full', work_dir=work_dir,
+        model_wrapper=dict(type='VLKDFullyShardedDataParallel', device_id='cpu')))
+    torch.manual_seed(0)
+    model, optim_wrapper = strategy.prepare(
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)),
+        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=0.1)),
+        dispatch_kwargs=dict(max_iters=1))
+    inputs = torch.randn(5, 4, generator=torch.Generator().manual_seed(rank))
+    optim_wrapper.update_params(model(inputs).pow(2).mean())
+    state = strategy.optim_state_dict()
+    return state['state'] if rank == 0 else None
+
+
+@pytest.mark.slow
+def test_fsdp_checkpoints_keep_every_optimizer_state(tmp_path):
+    """After one Adam step from zero moments, m = (1 - b1) g and v = (1 - b2) g^2 for the
+    averaged gradient g, so v = (1 - b2) / (1 - b1)^2 m^2 for every element."""
+    state = run_in_processes(_adam_step_state, str(tmp_path), world_size=2)[0]
+    assert sorted(state) == ['0.bias', '0.weight', '2.bias', '2.weight']
+    for name, moments in state.items():
+        m, v = moments['exp_avg'], moments['exp_avg_sq']
+        assert m.abs().max() > 0, name
+        torch.testing.assert_close(v, (1 - 0.999) / (1 - 0.9) ** 2 * m ** 2, rtol=1e-4,
+                                   atol=1e-12, msg=name)

@@ -1,5 +1,9 @@
-"""FSDP for vlkd models: the wrapper and the auto-wrap policy of
+"""FSDP for vlkd models: the strategy, the wrapper and the auto-wrap policy of
 ``configs/_base_/strategies/fsdp.py``.
+
+:class:`VLKDFSDPStrategy` is mmengine's ``FSDPStrategy`` whose ``--resume`` works with
+torch >= 2.1 (mmengine 0.10.7 passes the optimizer state to
+``FullyShardedDataParallel.optim_state_dict_to_load`` in the argument order of older torch).
 
 :class:`VLKDFullyShardedDataParallel` is mmengine's ``MMFullyShardedDataParallel`` for models
 with scalar parameters (CLIP's logit scale, learned temperatures), which torch's FSDP refuses.
@@ -12,9 +16,12 @@ such as ``encode_image`` and stay in the root unit.
 """
 from open_clip.transformer import CustomResidualAttentionBlock, ResidualAttentionBlock
 from timm.models.vision_transformer import Block as TimmBlock
+from mmengine._strategy import FSDPStrategy
+from mmengine.device import get_device
 from mmengine.model import MMFullyShardedDataParallel
-from mmengine.registry import MODEL_WRAPPERS
+from mmengine.registry import MODEL_WRAPPERS, STRATEGIES
 from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 from transformers.models.bert.modeling_bert import BertLayer
 
@@ -82,3 +89,27 @@ class VLKDFullyShardedDataParallel(MMFullyShardedDataParallel):
         for submodule in module.modules():
             _hold_scalars_as_vectors(submodule)
         super().__init__(module, **kwargs)
+
+
+# Registered in mmengine's root registry, where the FlexibleRunner looks strategies up.
+@STRATEGIES.register_module()
+class VLKDFSDPStrategy(FSDPStrategy):
+    """mmengine's ``FSDPStrategy``, resuming the optimizer state with the current torch API.
+
+    On CPUs whole state dicts are gathered without ``offload_to_cpu``: with it, torch's FSDP
+    returns optimizer states that share memory (Adam's ``exp_avg`` came back equal to its
+    ``exp_avg_sq``), and a resumed run would take wrong moments.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if get_device() == 'cpu':
+            for config in (self.state_dict_config, self.optim_state_dict_config):
+                if hasattr(config, 'offload_to_cpu'):
+                    config.offload_to_cpu = False
+
+    def load_optim_state_dict(self, state_dict: dict) -> None:
+        """Load a full optimizer state dict (``state_dict_cfg='full'``) into the sharded
+        optimizer."""
+        self.optim_wrapper.load_state_dict(FullyShardedDataParallel.optim_state_dict_to_load(
+            self.model, self.optim_wrapper.optimizer, state_dict))

@@ -5,7 +5,7 @@
 # On CPUs (gloo, e.g. for tests) set strategy.model_wrapper.device_id='cpu'.
 runner_type = 'FlexibleRunner'
 strategy = dict(
-    type='FSDPStrategy',
+    type='VLKDFSDPStrategy',  # mmengine's FSDPStrategy, with --resume fixed for torch 2
     model_wrapper=dict(
         type='VLKDFullyShardedDataParallel',  # mmengine's, taking scalar parameters too
         sharding_strategy='FULL_SHARD',  # SHARD_GRAD_OP: keep parameters whole (ZeRO-2)
