@@ -3,7 +3,8 @@
 
 :class:`VLKDFSDPStrategy` is mmengine's ``FSDPStrategy`` whose ``--resume`` works with
 torch >= 2.1 (mmengine 0.10.7 passes the optimizer state to
-``FullyShardedDataParallel.optim_state_dict_to_load`` in the argument order of older torch).
+``FullyShardedDataParallel.optim_state_dict_to_load`` in the argument order of older torch)
+and whose checkpoints keep every optimizer state on CPUs.
 
 :class:`VLKDFullyShardedDataParallel` is mmengine's ``MMFullyShardedDataParallel`` for models
 with scalar parameters (CLIP's logit scale, learned temperatures), which torch's FSDP refuses.
@@ -14,12 +15,12 @@ heads) instead of the whole model. Only modules called through their ``forward``
 units: the towers' blocks are, whereas the towers themselves are entered through methods
 such as ``encode_image`` and stay in the root unit.
 """
-from open_clip.transformer import CustomResidualAttentionBlock, ResidualAttentionBlock
-from timm.models.vision_transformer import Block as TimmBlock
 from mmengine._strategy import FSDPStrategy
 from mmengine.device import get_device
 from mmengine.model import MMFullyShardedDataParallel
 from mmengine.registry import MODEL_WRAPPERS, STRATEGIES
+from open_clip.transformer import CustomResidualAttentionBlock, ResidualAttentionBlock
+from timm.models.vision_transformer import Block as TimmBlock
 from torch import nn
 from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
@@ -109,7 +110,6 @@ class VLKDFSDPStrategy(FSDPStrategy):
                     config.offload_to_cpu = False
 
     def load_optim_state_dict(self, state_dict: dict) -> None:
-        """Load a full optimizer state dict (``state_dict_cfg='full'``) into the sharded
-        optimizer."""
+        """Load an optimizer state dict saved by this strategy into the sharded optimizer."""
         self.optim_wrapper.load_state_dict(FullyShardedDataParallel.optim_state_dict_to_load(
             self.model, self.optim_wrapper.optimizer, state_dict))
