@@ -6,6 +6,10 @@ processes, each with half the batch and every transformer block an FSDP unit
 whole batch: per iteration the mean of their losses is its loss (the ITC loss gathers its
 negatives across processes) and the gathered weights agree after the optimizer steps, also
 across a resume from the checkpoint of the FSDP run (weights and SGD momentum).
+
+SGD, not the recipe's AdamW: Adam divides by the gradient's size, and on gradients that are
+zero in exact arithmetic (the attention key bias) it turns float noise of either run into
+full-size steps.
 """
 import copy
 import importlib.util
@@ -83,8 +87,11 @@ def fsdp_recipe(relocate_config) -> Config:
                                         by_epoch=False)  # and at the end of each run
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=0)
-    cfg.optim_wrapper = dict(type='OptimWrapper',
-                             optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+    # SGD: see the module doc; parameter groups with their own decay and lr, as the recipe
+    cfg.optim_wrapper = dict(
+        type='OptimWrapper', optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=0.5),
+        paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                           custom_keys={'embedding': dict(decay_mult=0.0, lr_mult=0.1)}))
     cfg.param_scheduler = None
     return cfg
 
