@@ -11,8 +11,8 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from vlkd.det import (BertPromptEncoder, ClassPromptEncoder, GLIPBBoxHead, build_prompt_encoder,
-                      detection_prompt)
+from vlkd.det import (BertPromptEncoder, ClassPromptEncoder, GLIPBBoxHead, OpenVocabDetector,
+                      build_prompt_encoder, detection_prompt)
 from vlkd.registry import MODELS
 from vlkd.teachers import build_teacher
 from vlkd.vlp.encoders import BertTextEncoder
@@ -257,3 +257,11 @@ def test_config_trains_and_tests(relocate_config):
     assert 'train/loss_cls' in runner.message_hub.log_scalars
     metrics = runner.test()
     assert 0.0 <= metrics['ov_coco/bbox_AP50_novel'] <= 1.0
+    # the trained detector queried with names it never saw, as tools/infer.py does
+    cfg.model.test_cfg.rcnn.score_thr = 0.0  # every box: the 2-iteration scores are low
+    detector = OpenVocabDetector.from_config(cfg, cfg.work_dir, classes=['moon', 'arrow'])
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    result = detector(image)
+    assert detector.classes == ['moon', 'arrow'] and len(result['scores']) > 0
+    assert set(result['names']) <= {'moon', 'arrow'}
+    assert ((result['scores'] > 0) & (result['scores'] < 1)).all()  # GLIP's sigmoid means
