@@ -15,6 +15,7 @@ from vlkd.det import (BertPromptEncoder, ClassPromptEncoder, GLIPBBoxHead, OpenV
                       build_prompt_encoder, detection_prompt)
 from vlkd.registry import MODELS
 from vlkd.teachers import build_teacher
+from vlkd.teachers.embedding_file import save_class_embeddings
 from vlkd.vlp.encoders import BertTextEncoder
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
@@ -242,7 +243,7 @@ def test_set_test_vocabulary_and_errors(tiny_teacher_cfg):
 
 
 @pytest.mark.slow
-def test_config_trains_and_tests(relocate_config):
+def test_config_trains_and_tests(relocate_config, tmp_path):
     cfg = relocate_config(Config.fromfile(CONFIGS / 'glip' / 'glip_clip_trunk_shapes.py'))
     cfg.train_cfg.max_iters = 2
     cfg.train_dataloader.batch_size = 2
@@ -265,3 +266,12 @@ def test_config_trains_and_tests(relocate_config):
     assert detector.classes == ['moon', 'arrow'] and len(result['scores']) > 0
     assert set(result['names']) <= {'moon', 'arrow'}
     assert ((result['scores'] > 0) & (result['scores'] < 1)).all()  # GLIP's sigmoid means
+    names_file = tmp_path / 'vocabulary.txt'
+    names_file.write_text('crescent moon\nstar\n')
+    detector.set_vocabulary_file(names_file)
+    assert detector.classes == ['crescent moon', 'star']
+    embedding_file = tmp_path / 'vocabulary.pt'
+    save_class_embeddings(embedding_file, ['star'], torch.ones(1, 4) / 2,
+                          teacher_fingerprint='another teacher', source='test')
+    with pytest.raises(ValueError, match='text file with one name per line'):
+        detector.set_vocabulary_file(embedding_file)

@@ -133,8 +133,18 @@ class OpenVocabDetector:
 
     def set_vocabulary_file(self, path) -> None:
         """Use the classes of a vocabulary file: a text file with one name per line, or a
-        class-embedding file (``tools/embed_text.py``) made with the detector's teacher."""
-        vocabulary = self.bbox_head.vocabulary
+        class-embedding file (``tools/embed_text.py``) made with the detector's teacher.
+        Heads that encode a prompt of the names themselves (GLIP-style) take text files only."""
+        vocabulary = getattr(self.bbox_head, 'vocabulary', None)
+        if vocabulary is None:
+            names, embeddings = read_vocabulary_file(path)
+            if embeddings is not None:
+                raise ValueError(
+                    f'{path} is a class-embedding file, and {type(self.bbox_head).__name__} '
+                    'scores regions against the tokens of a prompt of the class names, not '
+                    'against class embeddings: give a text file with one name per line.')
+            self.set_classes(names)
+            return
         names, embeddings = read_vocabulary_file(path, embed_dim=self.bbox_head.embed_dim,
                                                  teacher_fingerprint=vocabulary.fingerprint)
         self.set_classes(names, embeddings)
