@@ -4,6 +4,7 @@ The tools (``tools/train.py``, ``tools/test.py``) are thin: they parse arguments
 these functions, which any script can call the same way.
 """
 import datetime
+import importlib.util
 import logging
 import os.path as osp
 from pathlib import Path
@@ -42,6 +43,7 @@ def build_runner(cfg: Config) -> Runner:
     ``explain_build_errors(cfg)`` for the same messages.
     """
     check_config(cfg)
+    check_strategy_packages(cfg)
     prepare_cpu_distributed(cfg)
     if 'default_scope' not in cfg:
         cfg.default_scope = 'vlkd'
@@ -53,17 +55,27 @@ def build_runner(cfg: Config) -> Runner:
         return Runner.from_cfg(cfg)
 
 
+def check_strategy_packages(cfg: Config) -> None:
+    """A FlexibleRunner strategy whose package is missing: say how to install it."""
+    strategy = str((cfg.get('strategy') or {}).get('type', '')).split('.')[-1]
+    if strategy == 'DeepSpeedStrategy' and importlib.util.find_spec('deepspeed') is None:
+        raise ConfigError("strategy.type='DeepSpeedStrategy' needs DeepSpeed, which is not "
+                          'installed (vlkd does not require it): pip install deepspeed. '
+                          'Or shard with FSDP, which needs no extra package: '
+                          'configs/_base_/strategies/fsdp.py.')
+
+
 def prepare_cpu_distributed(cfg: Config) -> None:
     """Let a distributed launch train on CPUs: a gloo process group and DDP without devices.
 
     mmengine's launchers pin each process to a GPU (``torch.cuda.set_device``) and hand DDP
     ``device_ids=[LOCAL_RANK]``; both fail without CUDA. For ``--launcher pytorch`` (torchrun,
     tools/dist_train.sh) on a machine without GPUs this joins the gloo group that torchrun's
-    environment describes and configures DDP for CPU modules. Does nothing with GPUs, without
-    a launcher, or for a FlexibleRunner (its strategy sets up the processes).
+    environment describes and configures DDP for CPU modules (a FlexibleRunner's FSDP
+    strategy: FSDP on the CPU device). Does nothing with GPUs or without a launcher.
     """
     launcher = cfg.get('launcher', 'none')
-    if launcher == 'none' or torch.cuda.is_available() or 'runner_type' in cfg:
+    if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
         raise ConfigError(f'--launcher {launcher} pins each process to a GPU and this machine '
@@ -78,6 +90,11 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
     if not dist.is_initialized():
         dist.init_process_group(init_method='env://', **dist_cfg)
+    if 'runner_type' in cfg:  # a FlexibleRunner: its strategy wraps the model
+        strategy = cfg.get('strategy') or {}
+        if str(strategy.get('type', '')).endswith('FSDPStrategy'):  # device_id: LOCAL_RANK
+            strategy.setdefault('model_wrapper', {}).setdefault('device_id', 'cpu')
+        return
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper_class = MODEL_WRAPPERS.get(wrapper.get('type', 'MMDistributedDataParallel'))
     if not (isinstance(wrapper_class, type) and issubclass(wrapper_class,
