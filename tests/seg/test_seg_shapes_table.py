@@ -16,12 +16,14 @@ def test_every_shapes_config_has_a_row():
         assert trained == (not Path(config).name.startswith('teacher_')), key
 
 
-def test_dry_run_prints_the_commands(monkeypatch, capsys):
+def test_dry_run_prints_the_commands(monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(ROOT)
+    # runs already measured in the checkout's work_dirs would be skipped: an empty root
+    work = tmp_path / 'shapes'
+    monkeypatch.setitem(TOOL['run_row'].__globals__, 'WORK_ROOT', work)
     TOOL['main'](['--rows', 'teacher', 'combined', 'self_training', '--seeds', '3',
                   '--dry-run'])
     lines = [line[2:] for line in capsys.readouterr().out.splitlines() if line.startswith('$ ')]
-    work = 'work_dirs/seg/shapes'
     assert lines == [
         f'tools/test.py configs/seg/teacher_zero_shot_shapes.py '
         f'--work-dir {work}/teacher/test_only/test',
