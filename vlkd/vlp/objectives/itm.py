@@ -91,11 +91,13 @@ def sample_negatives(similarity: Tensor, positive_mask: Optional[Tensor] = None,
     return draw(scores, positive_mask), draw(scores.T, positive_mask.T)
 
 
-def matching_pairs(negative_text: Tensor, negative_image: Tensor) -> Tuple[Tensor, Tensor,
-                                                                           Tensor]:
+def matching_pairs(negative_text: Tensor, negative_image: Tensor,
+                   rows: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """The ``3N`` pairs to fuse: ``N`` positives (i, i), image ``i`` with its negative text,
     text ``j`` with its negative image.
 
+    ``rows`` (N,): the indices of the ``N`` pairs themselves (default ``0..N-1``; under
+    torch.distributed, this process's rows of the global batch that the negatives index).
     Returns ``(image_index, text_index, is_match)``, each (3N,): fuse
     ``images[image_index]`` with ``texts[text_index]``; ``is_match`` is 1 for the first
     ``N`` pairs, 0 for the others.
@@ -103,8 +105,10 @@ def matching_pairs(negative_text: Tensor, negative_image: Tensor) -> Tuple[Tenso
     if negative_text.dim() != 1 or negative_text.shape != negative_image.shape:
         raise ValueError('negative_text and negative_image must both be (N,), got '
                          f'{tuple(negative_text.shape)} and {tuple(negative_image.shape)}')
-    n = len(negative_text)
-    rows = torch.arange(n, device=negative_text.device)
+    if rows is None:
+        rows = torch.arange(len(negative_text), device=negative_text.device)
+    elif rows.shape != negative_text.shape:
+        raise ValueError(f'rows must be (N,) like the negatives, got {tuple(rows.shape)}')
     image_index = torch.cat([rows, rows, negative_image])
     text_index = torch.cat([rows, negative_text, rows])
     is_match = torch.cat([torch.ones_like(rows), torch.zeros_like(rows), torch.zeros_like(rows)])

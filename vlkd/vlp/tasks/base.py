@@ -117,13 +117,14 @@ class PretrainingStep:
 
     def similarity(self) -> Tensor:
         """(B, B) scaled cosine similarities of images (rows) and texts, no gradient."""
-        def compute():
-            image, text = (f.detach() for f in self.joint_features())
-            task = self.tasks[self.joint_space]
-            image = nn.functional.normalize(image, dim=-1)
-            text = nn.functional.normalize(text, dim=-1)
-            return task.logit_scale.detach().exp() * image @ text.T
-        return self.cached('similarity', compute)
+        return self.cached('similarity',
+                           lambda: self._scaled_cosine(*self.joint_features()))
+
+    def _scaled_cosine(self, image: Tensor, text: Tensor) -> Tensor:
+        """The joint-space task's scale times the cosine similarities, no gradient."""
+        image = nn.functional.normalize(image.detach(), dim=-1)
+        text = nn.functional.normalize(text.detach(), dim=-1)
+        return self.tasks[self.joint_space].logit_scale.detach().exp() * image @ text.T
 
     # -- who matches whom --------------------------------------------------------------
     def positive_mask(self) -> Tensor:
@@ -196,12 +197,10 @@ class PretrainingStep:
                 positive.new_zeros(positive.shape, dtype=torch.float)
             negative_text, negative_image = sample_negatives(scores, positive, hard=mode)
             own = rank * len(self) + torch.arange(len(self), device=positive.device)
-            image_index, text_index, is_match = matching_pairs(negative_text[own],
-                                                               negative_image[own])
-            # the positives and this process's sides of the negatives are rows ``own``
-            # of the gathered views; the other sides may come from any process
-            image_index = torch.cat([own, own, image_index[2 * len(self):]])
-            text_index = torch.cat([own, text_index[len(self):2 * len(self)], own])
+            # this process's pairs are rows ``own`` of the global batch; their negative
+            # partners may come from any process
+            image_index, text_index, is_match = matching_pairs(
+                negative_text[own], negative_image[own], rows=own)
             image_pool, text_pool = (self.image, self.text) if world_size == 1 else \
                 (self.image.gathered(), self.text.gathered())
             image, text = image_pool.select(image_index), text_pool.select(text_index)
@@ -215,10 +214,7 @@ class PretrainingStep:
         def compute():
             if world()[1] == 1:
                 return self.similarity()
-            image, text = (nn.functional.normalize(gather_no_grad(f.detach()), dim=-1)
-                           for f in self.joint_features())
-            task = self.tasks[self.joint_space]
-            return task.logit_scale.detach().exp() * image @ text.T
+            return self._scaled_cosine(*(gather_no_grad(f) for f in self.joint_features()))
         return self.cached('global_similarity', compute)
 
 
