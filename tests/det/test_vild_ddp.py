@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / 'dist'))
+sys.path.insert(0, str(Path(__file__).parents[1] / 'distributed'))
 from ddp_equality import compare  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 """Train a config in one process and in two gloo processes with half the batch each, and
-compare losses and weights (used by tests/dist and tests/det).
+compare losses and weights (used by tests/distributed and tests/det).
 
 Per iteration the mean of the two processes' losses is the single process's loss when every
 loss is a mean over equal halves and the losses that need the whole batch gather across
