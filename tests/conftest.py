@@ -98,17 +98,42 @@ def tiny_resnet_teacher_cfg(tmp_path_factory):
                                     tmp_path_factory.mktemp('teacher') / 'tiny_resnet_clip.pt')
 
 
+def _mmengine_managers() -> list:
+    """mmengine's globally named singletons (loggers, visualizers, message hubs, scopes):
+    every class under ManagerMixin, each with its own ``_instance_dict``."""
+    from mmengine.utils import ManagerMixin
+    classes, stack = [], [ManagerMixin]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            classes.append(sub)
+            stack.append(sub)
+    return classes
+
+
 @pytest.fixture(autouse=True)
 def _one_thread_and_private_home(monkeypatch, tmp_path):
-    """Keep tests small on shared CPUs, their caches out of the user's VLKD_HOME, and the
-    mmengine default scope a test sets from leaking into the next test."""
+    """Keep tests small on shared CPUs, their caches out of the user's VLKD_HOME, and what a
+    test leaves in mmengine's globals out of the next test: the default scope, and the named
+    singletons its runners made. A runner's visualizer is named by the second it started, so
+    a runner of the next test in the same second would otherwise get this test's visualizer,
+    which writes into this test's (removed) tmp_path."""
+    import logging
+
     from mmengine.registry import DefaultScope
     monkeypatch.setenv('VLKD_HOME', str(tmp_path / 'vlkd_home'))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    before = {cls: set(cls._instance_dict) for cls in _mmengine_managers()}
     with DefaultScope.overwrite_default_scope('vlkd'):
         yield
     torch.set_num_threads(threads)
+    for cls in _mmengine_managers():
+        for name in set(cls._instance_dict) - before.get(cls, set()):
+            instance = cls._instance_dict.pop(name)
+            if isinstance(instance, logging.Logger):
+                for handler in list(instance.handlers):
+                    instance.removeHandler(handler)
+                    handler.close()
 
 
 def _relocate(node, roots: dict, teacher: dict):
