@@ -26,6 +26,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 STUDENT = 'configs/seg/deeplabv3plus_r18_{}_shapes.py'
+TRUNK_STUDENT = 'configs/seg/upernet_clip_trunk_{}_shapes.py'
 # (key, description, config, trained); students are trained once per seed
 ROWS = [
     ('teacher', 'CLIP teacher zero-shot (sliding window)',
@@ -44,6 +45,12 @@ ROWS = [
      'configs/seg/teacher_zero_shot_unicl_shapes.py', False),
     ('unicl_combined', 'student of the UniCL teacher: combined losses',
      STUDENT.format('combined_unicl'), True),
+    ('trunk_gt', "student on the teacher's CLIP ResNet trunk: ground truth of the seen classes",
+     TRUNK_STUDENT.format('gt'), True),
+    ('trunk_combined', "student on the teacher's trunk: ground truth + pseudo labels + feature "
+     'distillation', TRUNK_STUDENT.format('combined'), True),
+    ('trunk_oracle', "oracle on the teacher's trunk: ground truth of all classes",
+     TRUNK_STUDENT.format('oracle'), True),
 ]
 METRICS = ('mIoU_seen', 'mIoU_unseen', 'hIoU', 'mIoU')
 WORK_ROOT = Path('work_dirs/seg/shapes')
