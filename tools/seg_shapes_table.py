@@ -49,6 +49,8 @@ ROWS = [
      TRUNK_STUDENT.format('gt'), True),
     ('trunk_combined', "student on the teacher's trunk: ground truth + pseudo labels + feature "
      'distillation', TRUNK_STUDENT.format('combined'), True),
+    ('trunk_gt_pseudo', "student on the teacher's trunk: ground truth + pseudo labels",
+     TRUNK_STUDENT.format('gt_pseudo'), True),
     ('trunk_oracle', "oracle on the teacher's trunk: ground truth of all classes",
      TRUNK_STUDENT.format('oracle'), True),
 ]
