@@ -7,7 +7,7 @@ Rows (baseline / vlkd time: above 1, vlkd is faster; below 1, it is slower):
 
 - ITC loss vs open_clip's ``ClipLoss``, forward + backward;
 - batched IPOT vs a per-sample POT ``ot.emd2`` loop, batch 32, at 20 words x 36 regions and
-  at UNITER's 40 x 100;
+  at UNITER's 40 x 100 (on CUDA: the Triton kernel, then the PyTorch loop);
 - sparsemax (closed-form backward) vs a plain sort-based one through autograd;
 - proposal embedding by the teacher, batched crops and dense RoIAlign, vs a naive
   one-crop-at-a-time loop (time per region);
@@ -43,6 +43,7 @@ from vlkd.benchmark.detection import (STUDENTS, TEACHERS, bench_embedding, bench
 from vlkd.benchmark.measure import MIB, machine_description
 from vlkd.benchmark.objectives import bench_itc, bench_sparsemax, bench_wra
 from vlkd.benchmark.training import TINY_VIT, bench_clip_recipe, bench_vit_matmul
+from vlkd.vlp.objectives.wra import triton_available
 
 # (full, quick) settings of each part
 SIZES = dict(
@@ -87,9 +88,13 @@ def measure_rows(device: torch.device, quick: bool, repeats: int, data_root, pro
     for batch in size['itc']:
         progress(f'ITC, batch {batch}')
         rows.append(bench_itc(batch, device, repeats, **timing))
-    for words, regions in ((20, 36), (40, 100)):
-        progress(f'IPOT, {words} x {regions}')
-        rows.append(bench_wra(device, repeats, max_words=words, max_regions=regions, **timing))
+    # on CUDA: the Triton kernel (the default there) and the PyTorch loop
+    backends = ['auto', 'torch'] if device.type == 'cuda' and triton_available() else ['auto']
+    for backend in backends:
+        for words, regions in ((20, 36), (40, 100)):
+            progress(f'IPOT, {words} x {regions}, {backend}')
+            rows.append(bench_wra(device, repeats, max_words=words, max_regions=regions,
+                                  backend=backend, **timing))
     progress('sparsemax')
     rows.append(bench_sparsemax(device, repeats, **size['sparsemax'], **timing))
     progress('region embedding')

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vlkd.vlp.objectives import ImageTextContrastiveLoss, sparsemax
-from vlkd.vlp.objectives.wra import cosine_cost, ipot
+from vlkd.vlp.objectives.wra import cosine_cost, ipot, triton_available
 from .measure import best_times, peak_memory
 
 
@@ -58,13 +58,14 @@ def bench_itc(batch: int, device: torch.device, repeats: int, dim: int = 512,
 
 def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: int = 20,
               max_regions: int = 36, iterations: int = 50, dim: int = 768,
-              min_seconds: float = 2.0) -> dict:
+              min_seconds: float = 2.0, backend: str = 'auto') -> dict:
     """Transport distances of a batch of word-region cosine cost matrices: vlkd's batched
     :func:`ipot` (all samples at once, padded, on ``device``) vs POT's exact ``ot.emd2``
     called per sample on the sample's own unpadded cost matrix (float64 numpy, as POT's
     network simplex takes it). Both start from the same (B, m, n) cost tensor; computing it
     from the features is common to both and left out. Word / region counts are drawn
-    between a quarter of the maximum and the maximum."""
+    between a quarter of the maximum and the maximum. ``backend``: :func:`ipot`'s solver
+    (``'auto'``: the Triton kernel on CUDA, the PyTorch loop on the CPU)."""
     g = torch.Generator().manual_seed(0)
     words = torch.randn(batch, max_words, dim, generator=g)
     regions = torch.randn(batch, max_regions, dim, generator=g)
@@ -76,7 +77,7 @@ def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: in
     sizes = list(zip(num_words.tolist(), num_regions.tolist()))
 
     def run_ours():
-        plan = ipot(cost, word_mask, region_mask, num_iterations=iterations)
+        plan = ipot(cost, word_mask, region_mask, num_iterations=iterations, backend=backend)
         return (cost * plan).sum(dim=(1, 2)).cpu().double().numpy()
 
     def run_theirs():
@@ -87,8 +88,11 @@ def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: in
     difference = np.abs(run_ours() - run_theirs())
     # the bound tests/vlp/objectives/test_wra.py puts on 50 iterations (more: closer)
     tolerance = 1e-2
+    if backend == 'auto':
+        backend = 'triton' if device.type == 'cuda' and triton_available() else 'torch'
+    solver = dict(torch='PyTorch loop', triton='Triton kernel')[backend]
     return timed_row(run_ours, run_theirs, repeats, device, min_seconds,
-                     name='WRA: batched IPOT vs per-sample POT ot.emd2 loop',
+                     name=f'WRA: batched IPOT ({solver}) vs per-sample POT ot.emd2 loop',
                      setting=f'batch {batch}, <={max_words} words x <={max_regions} regions, '
                              f'{iterations} iterations, from the cost matrices',
                      agreement=f'max abs diff {difference.max():.1e} (mean '

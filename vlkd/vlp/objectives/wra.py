@@ -16,7 +16,9 @@ scalings of the kernel ``exp(-C / beta) * T_prev``. Unlike entropic Sinkhorn its
 converge to the exact OT plan. The whole batch is solved at once: padded words / regions
 get zero mass and zero kernel. The plan is computed without gradient; the gradient of ``D``
 reaches the features through ``C`` (by the envelope theorem, the exact plan's gradient).
+On CUDA the solve is one Triton kernel (:mod:`.ipot_kernel`) when ``triton`` is installed.
 """
+import importlib.util
 from typing import Optional
 
 import torch
@@ -26,9 +28,14 @@ from torch import Tensor, nn
 from vlkd.registry import MODELS
 
 
+def triton_available() -> bool:
+    """Whether ``triton`` can be imported (it ships with the Linux CUDA builds of torch)."""
+    return importlib.util.find_spec('triton') is not None
+
+
 @torch.no_grad()
 def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
-         num_iterations: int = 50, inner_iterations: int = 1) -> Tensor:
+         num_iterations: int = 50, inner_iterations: int = 1, backend: str = 'auto') -> Tensor:
     """Approximate optimal transport plans of a batch of problems with uniform marginals.
 
     Args:
@@ -39,6 +46,10 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
             is smoother.
         num_iterations: proximal (outer) iterations.
         inner_iterations: Sinkhorn scalings per proximal step (IPOT: 1).
+        backend: ``'torch'``: the loop below; ``'triton'``: one kernel launch for the whole
+            solve (:mod:`.ipot_kernel`, float32); ``'auto'``: Triton for CUDA tensors when
+            triton is installed and the padded problem fits in registers (up to 64 x 256),
+            else the loop.
 
     Returns:
         (B, m, n) plans, without gradient: column sums are exactly ``1/n_b`` on real columns,
@@ -62,6 +73,13 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
     if (num_rows == 0).any() or (num_cols == 0).any():
         empty = ((num_rows == 0) | (num_cols == 0)).squeeze(1).nonzero()[0].item()
         raise ValueError(f'sample {empty} has no real word or no real region to transport')
+    if backend not in ('auto', 'torch', 'triton'):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    if backend == 'triton' or (backend == 'auto' and cost.is_cuda and triton_available()):
+        from . import ipot_kernel  # needs triton
+        if backend == 'triton' or ipot_kernel.fits(*cost.shape[1:]):
+            return ipot_kernel.ipot_triton(cost, rows, cols, beta, num_iterations,
+                                           inner_iterations).to(cost.dtype)
     pair_mask = rows[:, :, None] & cols[:, None, :]
     # marginals (1/m on real rows, 0 on padding) and padding indicators, broadcastable
     # against the (B, m, n) plan
