@@ -6,6 +6,8 @@ max_iters = 300
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(
     type='OptimWrapper',
+    # one parameter group per paramwise_cfg setting (mmengine's default: one per parameter)
+    constructor='GroupedOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.01),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 param_scheduler = [
