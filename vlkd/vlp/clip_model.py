@@ -120,8 +120,9 @@ class CLIPPretrainer(BaseModel):
         zero_shot: ``dict(classes=[...], templates='shapes')``: class names and prompt
             templates (a set name of :mod:`vlkd.teachers.templates` or a list) for
             ``mode='predict'``, which classifies images by their closest class embedding.
-        data_preprocessor: defaults to mmengine's ImgDataPreprocessor with the CLIP mean /
-            std (0-255 scale) and BGR -> RGB.
+        data_preprocessor: defaults to ``HostBatchImgDataPreprocessor`` (mmengine's
+            ImgDataPreprocessor, one copy per batch) with the CLIP mean / std (0-255 scale) and
+            BGR -> RGB.
         grad_checkpointing: open_clip's gradient checkpointing of both towers: each
             transformer block's activations are recomputed in the backward pass instead of
             stored (less memory, more time; same losses and gradients). open_clip leaves a
@@ -133,8 +134,8 @@ class CLIPPretrainer(BaseModel):
                  zero_shot: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None, grad_checkpointing: bool = False):
         if data_preprocessor is None:
-            data_preprocessor = dict(type='ImgDataPreprocessor', mean=CLIP_PIXEL_MEAN,
-                                     std=CLIP_PIXEL_STD, bgr_to_rgb=True)
+            data_preprocessor = dict(type='vlkd.HostBatchImgDataPreprocessor',
+                                     mean=CLIP_PIXEL_MEAN, std=CLIP_PIXEL_STD, bgr_to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.clip = build_open_clip_model(model_name, model_cfg)
         self.clip.set_grad_checkpointing(grad_checkpointing)

@@ -1,5 +1,5 @@
-"""Data preprocessors of VLPModel for region and video inputs (images use mmengine's
-``ImgDataPreprocessor``).
+"""Data preprocessors of CLIPPretrainer and VLPModel: images (:class:`HostBatchImgDataPreprocessor`),
+regions and videos.
 
 They take what :func:`vlkd.datasets.collate.region_text_collate` and
 :func:`~vlkd.datasets.collate.video_text_collate` return, move it to the model's device and
@@ -12,7 +12,7 @@ hand the model a :class:`~vlkd.vlp.encoders.RegionBatch` or a
 from typing import Optional, Sequence
 
 import torch
-from mmengine.model import BaseDataPreprocessor
+from mmengine.model import BaseDataPreprocessor, ImgDataPreprocessor
 
 from vlkd.registry import MODELS
 from .clip_model import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
@@ -26,6 +26,34 @@ def _inputs(data: dict, key: str, collate: str) -> dict:
         raise ValueError(f'The batch has no inputs[{key!r}]: batch the dataset with '
                          f"collate_fn=dict(type='vlkd.{collate}').")
     return inputs
+
+
+@MODELS.register_module()
+class HostBatchImgDataPreprocessor(ImgDataPreprocessor):
+    """mmengine's ``ImgDataPreprocessor`` (same arguments and result) with one host-to-device
+    copy per batch and the data samples left on the host.
+
+    mmengine's moves each image of the list to the device and flips, converts and
+    normalises it there one by one, and moves each data sample's tensors (a vlkd-shapes
+    caption sample holds two 0-d labels) one copy each: for a batch of 64, some 200
+    synchronising copies and 300 kernel launches, which on a GPU took longer than the
+    forward and backward pass of the tiny CLIP recipe (``tools/benchmark.py``, CLIP recipe
+    row). Here images of one size are stacked on the host, copied once and processed as a
+    batch; images of different sizes take mmengine's path. The models that use it read
+    labels from the samples and move them to the device as one tensor.
+    """
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data['inputs']
+        if (isinstance(inputs, (list, tuple)) and inputs
+                and all(isinstance(image, torch.Tensor) for image in inputs)
+                and len({image.shape for image in inputs}) == 1):
+            inputs = torch.stack(inputs)
+        if not isinstance(inputs, torch.Tensor):
+            return super().forward(data, training)
+        inputs = inputs.to(self.device, non_blocking=self._non_blocking)
+        batch = super().forward(dict(inputs=inputs), training)
+        return dict(inputs=batch['inputs'], data_samples=data.get('data_samples'))
 
 
 @MODELS.register_module()

@@ -87,8 +87,9 @@ class VLPModel(BaseModel):
             classes when there is no joint space (default: the only such task).
         stage: initial pretraining stage (VLMo; :class:`~vlkd.vlp.fusion.VLMoStageHook`
             switches it during training).
-        data_preprocessor: default mmengine's ImgDataPreprocessor with the CLIP mean / std
-            (0-255) and BGR -> RGB.
+        data_preprocessor: default ``HostBatchImgDataPreprocessor`` (mmengine's
+            ImgDataPreprocessor, one copy per batch) with the CLIP mean / std (0-255) and
+            BGR -> RGB.
     """
 
     def __init__(self, objectives: Dict[str, dict], image_encoder: Optional[dict] = None,
@@ -98,8 +99,8 @@ class VLPModel(BaseModel):
                  stage: Optional[str] = None, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if data_preprocessor is None:
-            data_preprocessor = dict(type='ImgDataPreprocessor', mean=CLIP_PIXEL_MEAN,
-                                     std=CLIP_PIXEL_STD, bgr_to_rgb=True)
+            data_preprocessor = dict(type='vlkd.HostBatchImgDataPreprocessor',
+                                     mean=CLIP_PIXEL_MEAN, std=CLIP_PIXEL_STD, bgr_to_rgb=True)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(self._backbone_cfg(backbone, image_encoder, text_encoder,
                                                         fusion))
