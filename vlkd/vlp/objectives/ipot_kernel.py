@@ -11,6 +11,8 @@ operation, in float32.
 Imported only when a CUDA problem is solved (or, in tests, under ``TRITON_INTERPRET=1`` on
 the CPU); importing it needs ``triton``.
 """
+from typing import Optional
+
 import torch
 import triton
 import triton.language as tl
@@ -33,8 +35,8 @@ def _ipot_program(cost_ptr, row_mask_ptr, col_mask_ptr, plan_ptr, m, n, inv_beta
     in_block = in_rows[:, None] & in_cols[None, :]
     offsets = b * m * n + rows[:, None] * n + cols[None, :]
     # 1.0 on real rows / columns, 0.0 on padding (the caller's and the block's)
-    row_real = tl.load(row_mask_ptr + b * m + rows, mask=in_rows, other=0.0)
-    col_real = tl.load(col_mask_ptr + b * n + cols, mask=in_cols, other=0.0)
+    row_real = tl.load(row_mask_ptr + b * m + rows, mask=in_rows, other=0).to(tl.float32)
+    col_real = tl.load(col_mask_ptr + b * n + cols, mask=in_cols, other=0).to(tl.float32)
     cost = tl.load(cost_ptr + offsets, mask=in_block, other=0.0)
     pair = row_real[:, None] * col_real[None, :]
     kernel = tl.exp(-cost * inv_beta) * pair
@@ -65,16 +67,23 @@ def fits(m: int, n: int) -> bool:
     return rows * cols <= MAX_BLOCK_ELEMENTS
 
 
+def default_num_warps(rows: int, cols: int) -> int:
+    """Warps per program for a (rows, cols) block: about 64 elements per thread, so that
+    small problems reduce within one warp (shuffles, no shared-memory round trip)."""
+    return min(8, max(1, rows * cols // (64 * 32)))
+
+
 def ipot_triton(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float,
-                num_iterations: int, inner_iterations: int) -> Tensor:
+                num_iterations: int, inner_iterations: int,
+                num_warps: Optional[int] = None) -> Tensor:
     """(B, m, n) float32 plans; arguments and result as :func:`vlkd.vlp.objectives.wra.ipot`
-    (its checks already done)."""
+    (its checks already done; masks bool)."""
     batch, m, n = cost.shape
     cost = cost.to(torch.float32).contiguous()
     plan = torch.empty_like(cost)
     rows, cols = block_shape(m, n)
     _ipot_program[(batch,)](
-        cost, row_mask.to(torch.float32).contiguous(), col_mask.to(torch.float32).contiguous(),
-        plan, m, n, 1.0 / beta, num_iterations, inner_iterations,
-        BLOCK_M=rows, BLOCK_N=cols, num_warps=4 if rows * cols <= 4096 else 8)
+        cost, row_mask.contiguous(), col_mask.contiguous(), plan, m, n, 1.0 / beta,
+        num_iterations, inner_iterations, BLOCK_M=rows, BLOCK_N=cols,
+        num_warps=num_warps or default_num_warps(rows, cols))
     return plan

@@ -18,6 +18,7 @@ get zero mass and zero kernel. The plan is computed without gradient; the gradie
 reaches the features through ``C`` (by the envelope theorem, the exact plan's gradient).
 On CUDA the solve is one Triton kernel (:mod:`.ipot_kernel`) when ``triton`` is installed.
 """
+import functools
 import importlib.util
 from typing import Optional
 
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 from vlkd.registry import MODELS
 
 
+@functools.lru_cache(maxsize=None)
 def triton_available() -> bool:
     """Whether ``triton`` can be imported (it ships with the Linux CUDA builds of torch)."""
     return importlib.util.find_spec('triton') is not None
@@ -67,19 +69,20 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
             cost.shape[0], cost.shape[2]):
         raise ValueError(f'cost must be (B, m, n) with row_mask (B, m) and col_mask (B, n); got '
                          f'{tuple(cost.shape)}, {tuple(row_mask.shape)}, {tuple(col_mask.shape)}')
-    rows, cols = row_mask.bool(), col_mask.bool()
-    num_rows = rows.sum(dim=1, keepdim=True)
-    num_cols = cols.sum(dim=1, keepdim=True)
-    if (num_rows == 0).any() or (num_cols == 0).any():
-        empty = ((num_rows == 0) | (num_cols == 0)).squeeze(1).nonzero()[0].item()
-        raise ValueError(f'sample {empty} has no real word or no real region to transport')
     if backend not in ('auto', 'torch', 'triton'):
         raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    rows, cols = row_mask.bool(), col_mask.bool()
+    empty = ~(rows.any(dim=1) & cols.any(dim=1))
+    if empty.any():  # the one host-device synchronisation
+        raise ValueError(f'sample {empty.nonzero()[0].item()} has no real word or no real '
+                         'region to transport')
     if backend == 'triton' or (backend == 'auto' and cost.is_cuda and triton_available()):
         from . import ipot_kernel  # needs triton
         if backend == 'triton' or ipot_kernel.fits(*cost.shape[1:]):
             return ipot_kernel.ipot_triton(cost, rows, cols, beta, num_iterations,
                                            inner_iterations).to(cost.dtype)
+    num_rows = rows.sum(dim=1, keepdim=True)
+    num_cols = cols.sum(dim=1, keepdim=True)
     pair_mask = rows[:, :, None] & cols[:, None, :]
     # marginals (1/m on real rows, 0 on padding) and padding indicators, broadcastable
     # against the (B, m, n) plan
