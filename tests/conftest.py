@@ -1,9 +1,20 @@
-"""Fixtures shared by the whole suite: tiny vlkd-shapes data and a tiny CLIP teacher."""
-import pytest
-import torch
+"""Fixtures shared by the whole suite: tiny vlkd-shapes data and a tiny CLIP teacher.
 
-import vlkd  # noqa: F401  (installs the mmcv compatibility layer before mmdet/mmseg imports)
-from vlkd.datasets.shapes import generate_shapes
+The suite tests on the CPU, also on a machine with a GPU: mmengine's runners take the GPU
+whenever torch sees one, and tests compare what they trained with references built on the
+CPU. GPUs are hidden here, before torch starts CUDA, unless ``VLKD_TEST_GPU=1``. The GPU
+path is measured by ``python tools/benchmark.py --device cuda`` (docs/benchmarks.md).
+"""
+import os
+
+if os.environ.get('VLKD_TEST_GPU') != '1':
+    os.environ['CUDA_VISIBLE_DEVICES'] = ''
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import vlkd  # noqa: E402,F401  (installs the mmcv compatibility layer before mmdet/mmseg)
+from vlkd.datasets.shapes import generate_shapes  # noqa: E402
 
 # A tiny open_clip CLIP (32 px input, one block per tower) that builds in well under a second.
 TINY_CLIP_CFG = dict(

@@ -58,8 +58,11 @@ def test_install_leaves_a_compiled_ext_alone(tmp_path):
             "assert 'mmcv._ext' not in sys.modules\n"
             'import mmcv._ext\n'
             'assert mmcv._ext.COMPILED\n')
+    # the fake first; then the repository and whatever the suite's own PYTHONPATH holds
+    # (packages installed there rather than in site-packages)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(tmp_path), str(Path(vlkd.__file__).parents[1])]))
+        [str(tmp_path), str(Path(vlkd.__file__).parents[1])]
+        + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 ROW_NAMES = [
     'ITC loss vs open_clip ClipLoss (fwd+bwd)',
-    'WRA: batched IPOT vs per-sample POT ot.emd2 loop',
-    'WRA: batched IPOT vs per-sample POT ot.emd2 loop',
+    'WRA: batched IPOT (PyTorch loop) vs per-sample POT ot.emd2 loop',
+    'WRA: batched IPOT (PyTorch loop) vs per-sample POT ot.emd2 loop',
     'sparsemax vs plain sort-based + autograd (fwd+bwd)',
     'region embedding: crops vs naive crop loop',
     'region embedding: dense vs naive crop loop',
