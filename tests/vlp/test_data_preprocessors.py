@@ -33,5 +33,7 @@ def test_images_of_different_sizes_take_mmengine_path():
                              **SETTINGS))
     theirs = ImgDataPreprocessor(pad_size_divisor=8, **SETTINGS)
     sizes = [(16, 12), (10, 16)]
-    torch.testing.assert_close(ours(batch(sizes))['inputs'], theirs(batch(sizes))['inputs'],
-                               rtol=0, atol=0)
+    data = batch(sizes)
+    result = ours(data)
+    torch.testing.assert_close(result['inputs'], theirs(batch(sizes))['inputs'], rtol=0, atol=0)
+    assert result['data_samples'] is data['data_samples']

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vlkd.vlp.objectives import ImageTextContrastiveLoss, sparsemax
-from vlkd.vlp.objectives.wra import cosine_cost, ipot, triton_available
+from vlkd.vlp.objectives.wra import cosine_cost, ipot, ipot_solver
 from .measure import best_times, peak_memory
 
 
@@ -88,9 +88,7 @@ def bench_wra(device: torch.device, repeats: int, batch: int = 32, max_words: in
     difference = np.abs(run_ours() - run_theirs())
     # the bound tests/vlp/objectives/test_wra.py puts on 50 iterations (more: closer)
     tolerance = 1e-2
-    if backend == 'auto':
-        backend = 'triton' if device.type == 'cuda' and triton_available() else 'torch'
-    solver = dict(torch='PyTorch loop', triton='Triton kernel')[backend]
+    solver = dict(torch='PyTorch loop', triton='Triton kernel')[ipot_solver(cost, backend)]
     return timed_row(run_ours, run_theirs, repeats, device, min_seconds,
                      name=f'WRA: batched IPOT ({solver}) vs per-sample POT ot.emd2 loop',
                      setting=f'batch {batch}, <={max_words} words x <={max_regions} regions, '

@@ -39,8 +39,9 @@ class HostBatchImgDataPreprocessor(ImgDataPreprocessor):
     synchronising copies and 300 kernel launches, which on a GPU took longer than the
     forward and backward pass of the tiny CLIP recipe (``tools/benchmark.py``, CLIP recipe
     row). Here images of one size are stacked on the host, copied once and processed as a
-    batch; images of different sizes take mmengine's path. The models that use it read
-    labels from the samples and move them to the device as one tensor.
+    batch (images of different sizes go through mmengine's per-image path). The data
+    samples stay on the host either way: the models that use this preprocessor read labels
+    from them and move them to the device as one tensor.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -49,9 +50,8 @@ class HostBatchImgDataPreprocessor(ImgDataPreprocessor):
                 and all(isinstance(image, torch.Tensor) for image in inputs)
                 and len({image.shape for image in inputs}) == 1):
             inputs = torch.stack(inputs)
-        if not isinstance(inputs, torch.Tensor):
-            return super().forward(data, training)
-        inputs = inputs.to(self.device, non_blocking=self._non_blocking)
+        if isinstance(inputs, torch.Tensor):
+            inputs = inputs.to(self.device, non_blocking=self._non_blocking)
         batch = super().forward(dict(inputs=inputs), training)
         return dict(inputs=batch['inputs'], data_samples=data.get('data_samples'))
 

@@ -35,6 +35,20 @@ def triton_available() -> bool:
     return importlib.util.find_spec('triton') is not None
 
 
+def ipot_solver(cost: Tensor, backend: str = 'auto') -> str:
+    """``'torch'`` or ``'triton'``: the solver :func:`ipot` runs for ``cost`` (B, m, n) under
+    ``backend`` (see there)."""
+    if backend not in ('auto', 'torch', 'triton'):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    if backend != 'auto':
+        return backend
+    if cost.is_cuda and triton_available():
+        from . import ipot_kernel  # needs triton
+        if ipot_kernel.fits(*cost.shape[1:]):
+            return 'triton'
+    return 'torch'
+
+
 @torch.no_grad()
 def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
          num_iterations: int = 50, inner_iterations: int = 1, backend: str = 'auto') -> Tensor:
@@ -69,18 +83,16 @@ def ipot(cost: Tensor, row_mask: Tensor, col_mask: Tensor, beta: float = 0.5,
             cost.shape[0], cost.shape[2]):
         raise ValueError(f'cost must be (B, m, n) with row_mask (B, m) and col_mask (B, n); got '
                          f'{tuple(cost.shape)}, {tuple(row_mask.shape)}, {tuple(col_mask.shape)}')
-    if backend not in ('auto', 'torch', 'triton'):
-        raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+    solver = ipot_solver(cost, backend)
     rows, cols = row_mask.bool(), col_mask.bool()
     empty = ~(rows.any(dim=1) & cols.any(dim=1))
     if empty.any():  # the one host-device synchronisation
         raise ValueError(f'sample {empty.nonzero()[0].item()} has no real word or no real '
                          'region to transport')
-    if backend == 'triton' or (backend == 'auto' and cost.is_cuda and triton_available()):
+    if solver == 'triton':
         from . import ipot_kernel  # needs triton
-        if backend == 'triton' or ipot_kernel.fits(*cost.shape[1:]):
-            return ipot_kernel.ipot_triton(cost, rows, cols, beta, num_iterations,
-                                           inner_iterations).to(cost.dtype)
+        return ipot_kernel.ipot_triton(cost, rows, cols, beta, num_iterations,
+                                       inner_iterations).to(cost.dtype)
     num_rows = rows.sum(dim=1, keepdim=True)
     num_cols = cols.sum(dim=1, keepdim=True)
     pair_mask = rows[:, :, None] & cols[:, None, :]
